@@ -1,0 +1,19 @@
+import { createDataActivities } from './data';
+import type { ActivityDeps } from './deps';
+import { createEvaluationActivities } from './evaluation';
+import { createRegistryActivities } from './registry';
+import { createTrainingActivities } from './training';
+
+export type { ActivityDeps } from './deps';
+
+/** All activities, built from their dependencies so tests can hand in their own. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createDataActivities(deps),
+    ...createTrainingActivities(deps),
+    ...createEvaluationActivities(deps),
+    ...createRegistryActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

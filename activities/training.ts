@@ -1,0 +1,87 @@
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { activityInfo, cancellationSignal, getClient, heartbeat } from '@temporalio/activity';
+import { downloadDataset } from '../src/data/prepare';
+import { saveBundle } from '../src/ml/bundle';
+import { trainModel as train } from '../src/ml/train';
+import { sha256Hex } from '../src/storage/object-store';
+import type { PreparedDataset, TrainedModel, TrainingProgress, TrainSpec } from '../src/types';
+import { trainingProgressSignal } from '../workflows/definitions';
+import { asActivity, type ActivityDeps } from './deps';
+
+export interface TrainModelInput {
+  workflowId: string;
+  dataset: PreparedDataset;
+  train: TrainSpec;
+}
+
+interface CheckpointPointer {
+  epoch: number;
+  key: string;
+}
+
+/** Local copy of a prepared dataset, shared by every activity of this worker that needs it. */
+export async function localDataset(deps: ActivityDeps, dataset: PreparedDataset): Promise<string> {
+  const dir = path.join(deps.workDir, 'datasets', dataset.dataVersion.replace(/^sha256:/, ''));
+  await downloadDataset(deps.store, dataset.uri, dir);
+  return dir;
+}
+
+export function createTrainingActivities(deps: ActivityDeps) {
+  return {
+    /**
+     * Trains on the training task queue. Checkpoints every epoch to the object store and resumes
+     * from the latest one when Temporal retries the activity (worker crash, timeout).
+     */
+    async trainModel(input: TrainModelInput): Promise<TrainedModel> {
+      return asActivity(async () => {
+        const workflowRunId = activityInfo().workflowExecution?.runId ?? 'standalone';
+        const prefix = `checkpoints/${input.workflowId}/${workflowRunId}/`;
+        const pointerKey = `${prefix}latest.json`;
+        heartbeat({ step: 'downloading dataset' });
+        const datasetDir = await localDataset(deps, input.dataset);
+
+        const pointer = await deps.store.getJson<CheckpointPointer>(pointerKey);
+        const resume = pointer ? await deps.store.getBuffer(pointer.value.key) : null;
+
+        const notify = async (p: TrainingProgress): Promise<void> => {
+          try {
+            await getClient().workflow.getHandle(input.workflowId).signal(trainingProgressSignal, p);
+          } catch {
+            // progress is informational; a failed signal must not fail training
+          }
+        };
+
+        const { model, summary } = await train({
+          datasetDir,
+          trainSpec: input.train,
+          resume: resume ?? undefined,
+          signal: cancellationSignal(),
+          onProgress: async (p) => {
+            if (p.checkpoint) {
+              const key = `${prefix}epoch-${p.epoch}.ckpt`;
+              await deps.store.put(key, p.checkpoint);
+              await deps.store.putJson(pointerKey, { epoch: p.epoch, key } satisfies CheckpointPointer);
+              const { checkpoint: _omit, ...rest } = p;
+              heartbeat({ ...rest, checkpointUri: deps.store.uri(key) });
+              await notify({ epoch: p.epoch, epochs: p.epochs, metrics: p.metrics, checkpointUri: deps.store.uri(key) });
+            } else {
+              heartbeat({ epoch: p.epoch, batch: p.batch, metrics: p.metrics });
+            }
+          },
+        });
+
+        const outDir = path.join(deps.workDir, 'bundles', input.workflowId, workflowRunId);
+        await rm(outDir, { recursive: true, force: true });
+        await mkdir(outDir, { recursive: true });
+        const saved = await saveBundle(model, outDir);
+        const bytes = await readFile(saved.file);
+        const bundleSha256 = sha256Hex(bytes);
+        const key = `${prefix}${path.basename(saved.file)}`;
+        await deps.store.put(key, bytes);
+        await rm(outDir, { recursive: true, force: true });
+        return { bundleUri: deps.store.uri(key), bundleSha256, training: summary };
+      });
+    },
+  };
+}

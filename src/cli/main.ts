@@ -1,0 +1,116 @@
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig } from '../config';
+import { TASK_QUEUES } from '../types';
+import { devDown, devStatus, devUp } from './dev';
+import { modelsList, modelsShow } from './models';
+import { createOutput, reportError } from './output';
+import { pipelineStatus, runPipeline } from './pipeline';
+import { dataPrepare } from './data';
+
+/** Builds the CLI; each action returns the exit code. */
+export function buildProgram(setExit: (code: number) => void): Command {
+  const cfg = () => loadConfig();
+  const program = new Command('kaizen')
+    .description('Durable MLOps pipelines on Temporal')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  const action =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A): Promise<void> => {
+      const opts = args.find((a) => a && typeof a === 'object' && !Array.isArray(a) && !(a instanceof Command)) as
+        | { json?: boolean }
+        | undefined;
+      try {
+        setExit(await fn(...args));
+      } catch (err) {
+        setExit(reportError(err, Boolean(opts?.json)));
+      }
+    };
+
+  const dev = program.command('dev').description('the local stack: Temporal dev server + UI, MinIO, workers, model servers');
+  dev
+    .command('up')
+    .description('start (or repair) the local stack; idempotent')
+    .option('--json', 'print one JSON document')
+    .action(action(async (o: { json?: boolean }) => devUp(cfg(), createOutput(Boolean(o.json)))));
+  dev
+    .command('down')
+    .description('stop exactly what `dev up` started')
+    .option('--json', 'print one JSON document')
+    .action(action(async (o: { json?: boolean }) => devDown(cfg(), createOutput(Boolean(o.json)))));
+  dev
+    .command('status')
+    .description('health of each component')
+    .option('--json', 'print one JSON document')
+    .action(action(async (o: { json?: boolean }) => devStatus(cfg(), createOutput(Boolean(o.json)))));
+
+  program
+    .command('worker')
+    .description('run Temporal workers until SIGINT/SIGTERM')
+    .option('--queues <list>', 'comma-separated task queues', `${TASK_QUEUES.pipeline},${TASK_QUEUES.training}`)
+    .action(
+      action(async (o: { queues: string }) => {
+        const { runWorkers } = await import('../temporal/worker');
+        await runWorkers({ config: cfg(), queues: o.queues.split(',').map((q) => q.trim()).filter(Boolean) });
+        return 0;
+      }),
+    );
+
+  const pipeline = program.command('pipeline').description('run and watch training pipelines');
+  pipeline
+    .command('run <spec>')
+    .description('start trainingPipeline for a spec file')
+    .option('--wait', 'wait for the result, showing progress')
+    .option('--json', 'print one JSON document')
+    .addOption(new Option('--approve <mode>', 'override approval.mode').choices(['auto', 'manual']))
+    .option('--id <workflowId>', 'workflow id (default: <model>-train-<time>)')
+    .action(
+      action(async (spec: string, o: { wait?: boolean; json?: boolean; approve?: 'auto' | 'manual'; id?: string }) =>
+        runPipeline(cfg(), spec, o, createOutput(Boolean(o.json))),
+      ),
+    );
+  pipeline
+    .command('status <workflowId>')
+    .description("the workflow's status query: stage, training progress, result")
+    .option('--json', 'print one JSON document')
+    .action(action(async (id: string, o: { json?: boolean }) => pipelineStatus(cfg(), id, createOutput(Boolean(o.json)))));
+
+  const data = program.command('data').description('datasets');
+  data
+    .command('prepare <spec>')
+    .description('data preparation alone: prints the dataset version and the validation report')
+    .option('--json', 'print one JSON document')
+    .action(action(async (spec: string, o: { json?: boolean }) => dataPrepare(cfg(), spec, createOutput(Boolean(o.json)))));
+
+  const models = program.command('models').description('the model registry');
+  models
+    .command('list <model>')
+    .description('versions with metrics and aliases')
+    .option('--json', 'print one JSON document')
+    .action(action(async (model: string, o: { json?: boolean }) => modelsList(cfg(), model, createOutput(Boolean(o.json)))));
+  models
+    .command('show <model> [ref]')
+    .description('lineage and metrics of a version (number, alias or "latest")')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (model: string, ref: string | undefined, o: { json?: boolean }) =>
+        modelsShow(cfg(), model, ref ?? 'latest', createOutput(Boolean(o.json))),
+      ),
+    );
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    return reportError(err, argv.includes('--json'));
+  }
+  return code;
+}

@@ -1,0 +1,194 @@
+import { existsSync } from 'node:fs';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { KaizenConfig } from '../config';
+import { KaizenError } from '../errors';
+import { loadPipelineSpec } from '../spec/pipeline-spec';
+import { connectClient, temporalUiUrl } from '../temporal/connection';
+import { MODEL_SEARCH_ATTRIBUTE, TASK_QUEUES, type PipelineInput, type PipelineResult, type PipelineStatus } from '../types';
+import { CliExit, fmtMs, fmtNum, table, type Output } from './output';
+
+export interface RunOptions {
+  wait?: boolean;
+  approve?: 'auto' | 'manual';
+  id?: string;
+}
+
+export function defaultWorkflowId(model: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  return `${model}-train-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export async function runPipeline(cfg: KaizenConfig, specFile: string, opts: RunOptions, out: Output): Promise<number> {
+  const { spec, specHash, specUri } = await loadPipelineSpec(specFile);
+  if (opts.approve) spec.approval.mode = opts.approve;
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(spec.data.source) && !existsSync(spec.data.source)) {
+    throw new KaizenError('DataSourceNotFound', `data file ${spec.data.source} does not exist (data.source in ${specFile})`);
+  }
+  const client = await connectClient(cfg);
+  const workflowId = opts.id ?? defaultWorkflowId(spec.model);
+  const input: PipelineInput = { spec, specHash, specUri };
+  let handle;
+  try {
+    handle = await client.workflow.start('trainingPipeline', {
+      taskQueue: TASK_QUEUES.pipeline,
+      workflowId,
+      args: [input],
+      typedSearchAttributes: [{ key: { name: MODEL_SEARCH_ATTRIBUTE, type: 'KEYWORD' }, value: spec.model }],
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new KaizenError('SpecInvalid', `a workflow with id ${workflowId} is already running`);
+    }
+    throw err;
+  }
+  const url = temporalUiUrl(cfg, workflowId, handle.firstExecutionRunId);
+  if (!opts.wait) {
+    out.result({ workflowId, runId: handle.firstExecutionRunId, url }, () => `started ${workflowId}\n  ${url}\n  watch: kaizen pipeline status ${workflowId}`);
+    return 0;
+  }
+  out.info(`started ${workflowId}  ${url}`);
+  const result = await waitForResult(client, workflowId, out);
+  out.result(result, () => formatResult(result, url));
+  return result.outcome === 'failed' ? 1 : 0;
+}
+
+/** Polls the status query for progress while waiting for the result. */
+async function waitForResult(client: Client, workflowId: string, out: Output): Promise<PipelineResult> {
+  const handle = client.workflow.getHandle(workflowId);
+  const progress = createProgressPrinter(out);
+  let done = false;
+  const poll = (async () => {
+    while (!done) {
+      try {
+        const status = await handle.query<PipelineStatus>('status');
+        if (!done) progress(status);
+      } catch {
+        // the query fails until the first workflow task ran; keep polling
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  try {
+    return (await handle.result()) as PipelineResult;
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      const cause = err.cause;
+      if (cause instanceof ApplicationFailure && cause.details?.[0]) return cause.details[0] as PipelineResult;
+      const message = cause?.message ?? err.message;
+      throw new CliExit(`pipeline ${workflowId} failed: ${message}`);
+    }
+    throw err;
+  } finally {
+    done = true;
+    progress.end();
+    await poll;
+  }
+}
+
+function createProgressPrinter(out: Output): ((s: PipelineStatus) => void) & { end(): void } {
+  const tty = !out.json && process.stdout.isTTY;
+  let last = '';
+  let barShown = false;
+  const fn = (s: PipelineStatus): void => {
+    const t = s.training;
+    if (tty && s.stage === 'training' && t) {
+      const width = 24;
+      const filled = Math.round((t.epoch / Math.max(1, t.epochs)) * width);
+      const metrics = Object.entries(t.metrics)
+        .slice(0, 3)
+        .map(([k, v]) => `${k} ${fmtNum(v)}`)
+        .join('  ');
+      process.stdout.write(`\r  training [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] epoch ${t.epoch}/${t.epochs}  ${metrics}   `);
+      barShown = true;
+      return;
+    }
+    const line =
+      s.stage === 'training' && t
+        ? `  stage training: epoch ${t.epoch}/${t.epochs} ${Object.entries(t.metrics).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ')}`
+        : `  stage ${s.stage}`;
+    if (line !== last) {
+      if (barShown) process.stdout.write('\n');
+      barShown = false;
+      out.info(line);
+      last = line;
+    }
+  };
+  return Object.assign(fn, {
+    end() {
+      if (barShown) process.stdout.write('\n');
+    },
+  });
+}
+
+export function formatResult(r: PipelineResult, url?: string): string {
+  const lines: string[] = [];
+  const version = r.version !== null ? ` (version ${r.version})` : '';
+  lines.push(`Pipeline ${r.model}: ${r.outcome.toUpperCase()}${version}`);
+  lines.push(`  workflow  ${r.workflowId}${url ? `\n  UI        ${url}` : ''}`);
+  if (r.dataVersion) lines.push(`  data      ${r.dataVersion.slice(0, 19)}…  ${r.validation?.rows ?? '?'} rows, ${r.validation?.anomalies.length ?? 0} findings`);
+  if (r.training) {
+    const resumed = r.training.resumedFromEpoch !== null ? `, resumed from epoch ${r.training.resumedFromEpoch}` : '';
+    lines.push(`  training  backend ${r.training.backend}, ${r.training.epochs} epochs, ${Math.round(r.training.samplesPerSecond)} samples/s${resumed}`);
+  }
+  if (r.error) lines.push(`  error     ${r.error.type}: ${r.error.message}`);
+  if (r.gate && !r.gate.passed) for (const reason of r.gate.reasons) lines.push(`  reason    ${reason}`);
+  if (r.stages.length) {
+    lines.push('', 'Stages');
+    lines.push(table(r.stages.map((s) => [`  ${s.name}`, s.status, fmtMs(s.ms)])));
+  }
+  if (r.metrics) {
+    const keys = Object.keys(r.metrics.test).filter((k) => typeof r.metrics!.test[k] === 'number');
+    const rows = [['  metric (test split)', 'model', 'naive baseline', ...(r.metrics.champion ? ['production'] : [])]];
+    for (const k of keys) {
+      rows.push([`  ${k}`, fmtNum(r.metrics.test[k]), fmtNum(r.metrics.baseline[k]), ...(r.metrics.champion ? [fmtNum(r.metrics.champion[k])] : [])]);
+    }
+    lines.push('', table(rows));
+  }
+  return lines.join('\n');
+}
+
+export async function pipelineStatus(cfg: KaizenConfig, workflowId: string, out: Output): Promise<number> {
+  const client = await connectClient(cfg);
+  const handle = client.workflow.getHandle(workflowId);
+  let status: PipelineStatus;
+  try {
+    const desc = await handle.describe();
+    try {
+      status = await handle.query<PipelineStatus>('status');
+    } catch (err) {
+      if (desc.status.name === 'FAILED') {
+        try {
+          await handle.result();
+        } catch (failure) {
+          const cause = (failure as WorkflowFailedError).cause;
+          if (cause instanceof ApplicationFailure && cause.details?.[0]) {
+            const result = cause.details[0] as PipelineResult;
+            status = { workflowId, model: result.model, stage: 'done', training: null, canary: null, result };
+            out.result(status, () => formatStatus(status, desc.status.name, cfg));
+            return 0;
+          }
+        }
+      }
+      throw err;
+    }
+    out.result(status, () => formatStatus(status, desc.status.name, cfg));
+    return 0;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError || (err as Error).message?.includes('not found')) {
+      throw new KaizenError('WorkflowNotFound', `no workflow with id ${workflowId}`);
+    }
+    throw err;
+  }
+}
+
+function formatStatus(s: PipelineStatus, temporalStatus: string, cfg: KaizenConfig): string {
+  if (s.result) return formatResult(s.result, temporalUiUrl(cfg, s.workflowId));
+  const lines = [`${s.workflowId} (${s.model}): ${temporalStatus.toLowerCase()}, stage ${s.stage}`];
+  if (s.training) {
+    lines.push(`  training epoch ${s.training.epoch}/${s.training.epochs} ${Object.entries(s.training.metrics).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ')}`);
+  }
+  if (s.canary) lines.push(`  canary step ${s.canary.step} at ${s.canary.percent}%`);
+  lines.push(`  ${temporalUiUrl(cfg, s.workflowId)}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,34 @@
+import path from 'node:path';
+
+// Endpoints and local state, from the environment with the defaults of DESIGN.md.
+export interface KaizenConfig {
+  home: string;
+  temporal: { address: string; namespace: string; uiPort: number };
+  s3: { endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string };
+  servers: { production: string; staging: string };
+  adminToken: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): KaizenConfig {
+  const home = path.resolve(env.KAIZEN_HOME ?? '.kaizen');
+  return {
+    home,
+    temporal: {
+      address: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+      namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+      uiPort: Number(env.KAIZEN_TEMPORAL_UI_PORT ?? 8233),
+    },
+    s3: {
+      endpoint: env.KAIZEN_S3_ENDPOINT ?? 'http://127.0.0.1:9000',
+      accessKey: env.KAIZEN_S3_ACCESS_KEY ?? 'kaizen',
+      secretKey: env.KAIZEN_S3_SECRET_KEY ?? 'kaizen-dev-secret',
+      bucket: env.KAIZEN_BUCKET ?? 'kaizen',
+      region: env.KAIZEN_S3_REGION ?? 'us-east-1',
+    },
+    servers: {
+      production: env.KAIZEN_PRODUCTION_URL ?? 'http://127.0.0.1:8080',
+      staging: env.KAIZEN_STAGING_URL ?? 'http://127.0.0.1:8081',
+    },
+    adminToken: env.KAIZEN_ADMIN_TOKEN ?? 'kaizen-dev-admin-token',
+  };
+}

@@ -1,0 +1,168 @@
+import { KaizenError } from '../errors';
+import { sha256Hex, type ObjectStore } from '../storage/object-store';
+import type { AliasMove, ModelVersion, RegistryDocument } from '../types';
+
+export const RESERVED_ALIASES = ['production', 'staging', 'canary'] as const;
+
+export type NewVersion = Omit<ModelVersion, 'version' | 'createdAt' | 'artifactUri'> & {
+  /** Where the trained bundle lies now (scratch); it is copied under models/<model>/<version>/. */
+  sourceArtifactUri: string;
+  artifactFile: string;
+};
+
+export interface AliasChange {
+  reason: string;
+  by: string;
+  workflowId?: string;
+}
+
+export function registryKey(model: string): string {
+  return `registry/${model}.json`;
+}
+
+function emptyDocument(model: string): RegistryDocument {
+  return { model, versions: [], aliases: {}, history: [] };
+}
+
+/**
+ * The model registry: one JSON document per model in the object store, changed only by
+ * conditional writes on its ETag (retried on conflict), so concurrent pipelines never lose an
+ * update and each gets a distinct version number.
+ */
+export class ModelRegistry {
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async read(model: string): Promise<RegistryDocument | null> {
+    const doc = await this.store.getJson<RegistryDocument>(registryKey(model));
+    return doc?.value ?? null;
+  }
+
+  async require(model: string): Promise<RegistryDocument> {
+    const doc = await this.read(model);
+    if (!doc) throw new KaizenError('ModelNotFound', `no model "${model}" in the registry`);
+    return doc;
+  }
+
+  /**
+   * Applies `mutate` to the current document and writes it back only if nobody changed it in
+   * between; on conflict re-reads and re-applies. `mutate` returns false to skip the write.
+   */
+  async update<T>(model: string, mutate: (doc: RegistryDocument) => { write: boolean; value: T }): Promise<T> {
+    const key = registryKey(model);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const current = await this.store.getJson<RegistryDocument>(key);
+      const doc = current ? current.value : emptyDocument(model);
+      const { write, value } = mutate(doc);
+      if (!write) return value;
+      const res = await this.store.put(key, JSON.stringify(doc, null, 2), {
+        contentType: 'application/json',
+        ...(current ? { ifMatch: current.etag } : { ifNoneMatch: true }),
+      });
+      if (!('conflict' in res)) return value;
+      await new Promise((r) => setTimeout(r, 10 + Math.random() * 40 * (attempt + 1)));
+    }
+    throw new KaizenError('RegistryConflict', `registry/${model}.json kept changing; gave up after 50 attempts`);
+  }
+
+  /**
+   * Registers a new version. Idempotent per training workflow: a retried call returns the version
+   * the first call created. The artifact is copied under models/<model>/<version>/ and verified.
+   */
+  async register(model: string, input: NewVersion): Promise<ModelVersion> {
+    const workflowId = input.lineage.workflowId;
+    const { sourceArtifactUri, artifactFile, ...rest } = input;
+    const version = await this.update(model, (doc) => {
+      const existing = doc.versions.find((v) => v.lineage.workflowId === workflowId);
+      if (existing) return { write: false, value: existing };
+      const n = doc.versions.reduce((m, v) => Math.max(m, v.version), 0) + 1;
+      const entry: ModelVersion = {
+        ...rest,
+        version: n,
+        createdAt: this.now().toISOString(),
+        artifactUri: this.store.uri(`models/${model}/${n}/${artifactFile}`),
+      };
+      doc.versions.push(entry);
+      return { write: true, value: entry };
+    });
+    await this.ensureArtifact(version, sourceArtifactUri);
+    return version;
+  }
+
+  private async ensureArtifact(version: ModelVersion, sourceUri: string): Promise<void> {
+    const key = this.store.keyOf(version.artifactUri);
+    const present = await this.store.stat(key);
+    if (!present) {
+      const src = this.store.keyOf(sourceUri);
+      const bytes = await this.store.getBuffer(src);
+      if (!bytes) throw new KaizenError('ModelNotFound', `trained artifact ${sourceUri} is missing`);
+      if (sha256Hex(bytes) !== version.artifactSha256) {
+        throw new KaizenError('ArtifactIntegrity', `trained artifact ${sourceUri} does not match its sha256`);
+      }
+      await this.store.put(key, bytes);
+    }
+    await this.loadArtifact(version);
+  }
+
+  /** Downloads a version's artifact and refuses it unless its sha256 matches the registry. */
+  async loadArtifact(version: ModelVersion): Promise<Buffer> {
+    const bytes = await this.store.getBuffer(this.store.keyOf(version.artifactUri));
+    if (!bytes) throw new KaizenError('ModelNotFound', `artifact ${version.artifactUri} of version ${version.version} is missing`);
+    const actual = sha256Hex(bytes);
+    if (actual !== version.artifactSha256) {
+      throw new KaizenError(
+        'ArtifactIntegrity',
+        `artifact of version ${version.version} has sha256 ${actual.slice(0, 12)}… but the registry recorded ${version.artifactSha256.slice(0, 12)}…; refusing to load it`,
+      );
+    }
+    return bytes;
+  }
+
+  /** A version by number, `latest`, or an alias name. */
+  async resolve(model: string, ref: string | number = 'latest'): Promise<ModelVersion> {
+    const doc = await this.require(model);
+    return resolveIn(doc, ref);
+  }
+
+  async moveAlias(model: string, alias: string, to: number | null, change: AliasChange): Promise<AliasMove | null> {
+    if (!/^[a-z][a-z0-9_-]{0,31}$/.test(alias)) throw new KaizenError('SpecInvalid', `invalid alias name "${alias}"`);
+    return this.update(model, (doc) => {
+      if (to !== null && !doc.versions.some((v) => v.version === to)) {
+        throw new KaizenError('ModelNotFound', `model "${model}" has no version ${to}`);
+      }
+      const from = doc.aliases[alias] ?? null;
+      if (from === to) return { write: false, value: null };
+      if (to === null) delete doc.aliases[alias];
+      else doc.aliases[alias] = to;
+      const move: AliasMove = { alias, from, to, at: this.now().toISOString(), reason: change.reason, by: change.by };
+      if (change.workflowId) move.workflowId = change.workflowId;
+      doc.history.push(move);
+      return { write: true, value: move };
+    });
+  }
+
+  /** Merges extra lineage (approval decisions, drift reports) into a version. */
+  async annotate(model: string, version: number, patch: Partial<ModelVersion['lineage']>): Promise<void> {
+    await this.update(model, (doc) => {
+      const v = doc.versions.find((x) => x.version === version);
+      if (!v) throw new KaizenError('ModelNotFound', `model "${model}" has no version ${version}`);
+      v.lineage = { ...v.lineage, ...patch };
+      return { write: true, value: undefined };
+    });
+  }
+}
+
+export function resolveIn(doc: RegistryDocument, ref: string | number): ModelVersion {
+  let n: number | undefined;
+  if (typeof ref === 'number' || /^\d+$/.test(ref)) n = Number(ref);
+  else if (ref === 'latest') n = doc.versions.reduce((m, v) => Math.max(m, v.version), 0) || undefined;
+  else n = doc.aliases[ref];
+  const v = n === undefined ? undefined : doc.versions.find((x) => x.version === n);
+  if (!v) {
+    const what = typeof ref === 'number' || /^\d+$/.test(String(ref)) ? `version ${ref}` : `alias "${ref}"`;
+    throw new KaizenError('ModelNotFound', `model "${doc.model}" has no ${what}`);
+  }
+  return v;
+}

@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createActivities } from '../../activities';
+import type { KaizenConfig } from '../config';
+import { KaizenError } from '../errors';
+import { ModelRegistry } from '../registry/registry';
+import { createObjectStore } from '../storage/object-store';
+import { TASK_QUEUES } from '../types';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const WORKFLOWS_DIR = path.join(REPO_ROOT, 'workflows');
+const WORKFLOW_SOURCES = [WORKFLOWS_DIR, path.join(REPO_ROOT, 'src/types.ts'), path.join(REPO_ROOT, 'src/errors.ts')];
+
+async function sourceFiles(entry: string): Promise<string[]> {
+  if (!existsSync(entry)) return [];
+  if (entry.endsWith('.ts')) return [entry];
+  const out: string[] = [];
+  for (const e of await readdir(entry, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name.endsWith('.ts')) out.push(path.join(e.parentPath, e.name));
+  }
+  return out.sort();
+}
+
+/**
+ * The workflow bundle, built once per source version and cached under KAIZEN_HOME: webpack takes
+ * seconds, and every worker start (tests start several) would otherwise pay it again.
+ */
+export async function workflowBundlePath(cfg: KaizenConfig): Promise<string> {
+  const hash = createHash('sha256');
+  const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'node_modules/@temporalio/workflow/package.json'), 'utf8')) as { version: string };
+  hash.update(pkg.version);
+  for (const entry of WORKFLOW_SOURCES) {
+    for (const file of await sourceFiles(entry)) {
+      hash.update(path.relative(REPO_ROOT, file));
+      hash.update(await readFile(file));
+    }
+  }
+  const dir = path.join(cfg.home, 'cache');
+  const file = path.join(dir, `workflows-${hash.digest('hex').slice(0, 16)}.js`);
+  if (existsSync(file)) return file;
+  await mkdir(dir, { recursive: true });
+  const { code } = await bundleWorkflowCode({ workflowsPath: path.join(WORKFLOWS_DIR, 'index.ts'), logger: quietLogger });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, code);
+  await rename(tmp, file);
+  return file;
+}
+
+const quietLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (m: string) => console.warn(m),
+  error: (m: string) => console.error(m),
+};
+
+export interface RunWorkerOptions {
+  config: KaizenConfig;
+  queues: string[];
+  log?: (line: string) => void;
+}
+
+/**
+ * Runs workers for the given task queues until SIGINT/SIGTERM, then shuts them down gracefully
+ * (in-flight activities finish or are cancelled; the workflows carry on elsewhere).
+ */
+export async function runWorkers({ config, queues, log = console.log }: RunWorkerOptions): Promise<void> {
+  const known = Object.values(TASK_QUEUES) as string[];
+  for (const q of queues) {
+    if (!known.includes(q)) throw new KaizenError('SpecInvalid', `unknown task queue "${q}" (known: ${known.join(', ')})`);
+  }
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect({ address: config.temporal.address });
+  } catch (err) {
+    throw new KaizenError('StackNotRunning', `cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message}`);
+  }
+  const store = createObjectStore(config);
+  const activities = createActivities({
+    config,
+    store,
+    registry: new ModelRegistry(store),
+    workDir: path.join(config.home, 'work'),
+  });
+  const workers: Worker[] = [];
+  for (const taskQueue of queues) {
+    const orchestrates = taskQueue === TASK_QUEUES.pipeline;
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace: config.temporal.namespace,
+        taskQueue,
+        activities,
+        ...(orchestrates ? { workflowBundle: { codePath: await workflowBundlePath(config) } } : {}),
+        // training saturates a core; one at a time per training worker, scale by adding workers
+        maxConcurrentActivityTaskExecutions: orchestrates ? 20 : 1,
+        shutdownGraceTime: '10s',
+      }),
+    );
+  }
+  const stop = (): void => {
+    log('kaizen worker stopping');
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const running = Promise.all(workers.map((w) => w.run()));
+  log(`kaizen worker ready (queues: ${queues.join(', ')}; temporal ${config.temporal.address})`);
+  try {
+    await running;
+  } finally {
+    await connection.close();
+  }
+}

@@ -1,0 +1,368 @@
+// Pure types and constants shared by workflows, activities and src/. No runtime imports here:
+// workflows/ import this file, and it must stay deterministic and free of I/O.
+
+export const TASK_QUEUES = { pipeline: 'kaizen-pipeline', training: 'kaizen-training' } as const;
+export type TaskQueueName = (typeof TASK_QUEUES)[keyof typeof TASK_QUEUES];
+
+/** Search attribute the workflows upsert so the Temporal UI can list runs by stage. */
+export const STAGE_SEARCH_ATTRIBUTE = 'KaizenStage';
+export const MODEL_SEARCH_ATTRIBUTE = 'KaizenModel';
+
+export type TaskKind = 'binary' | 'multiclass' | 'regression';
+export type FeatureKind = 'numeric' | 'categorical' | 'boolean' | 'timestamp' | 'text';
+export type DataFormat = 'csv' | 'tsv' | 'parquet' | 'json' | 'ndjson';
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline spec (validated and defaulted by src/spec; this is the normalised shape)
+// ---------------------------------------------------------------------------------------------
+
+export interface SplitSpec {
+  validation: number;
+  test: number;
+  seed: number;
+  /** Timestamp column: split by time, the latest period is the test set. */
+  by?: string;
+}
+
+export interface ValidationThresholds {
+  /** A column with a larger share of missing values is an error (warning above half of it). */
+  maxMissingFraction: number;
+  /** Share of duplicate rows above which a warning is raised. */
+  maxDuplicateFraction: number;
+  /** Share of out-of-range numerics (against the reference profile) above which an error is raised. */
+  maxOutOfRangeFraction: number;
+  /** Share of unseen categories (against the reference profile) above which an error is raised. */
+  maxUnseenCategoryFraction: number;
+  /** Absolute change of any class share of the label against the reference above which an error is raised. */
+  maxLabelShift: number;
+  /** A single feature reaching this score (AUC / accuracy / R²) on the target is reported as a likely leak. */
+  leakThreshold: number;
+}
+
+export interface DataSpec {
+  source: string;
+  format?: DataFormat;
+  where?: string;
+  derive: Record<string, string>;
+  target: string;
+  features?: string[];
+  exclude: string[];
+  sample?: number;
+  split: SplitSpec;
+  pii: 'reject' | 'drop';
+  schema: Record<string, FeatureKind>;
+  validation: ValidationThresholds;
+}
+
+export interface TrainSpec {
+  hiddenUnits: number[];
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  patience: number;
+  backend?: 'tensorflow' | 'wasm' | 'cpu';
+  /** Heartbeat (and progress) every N batches inside an epoch. */
+  heartbeatEveryBatches: number;
+}
+
+export interface GateSpec {
+  metric: string;
+  min?: number;
+  maxRegression: number;
+}
+
+export interface LoadTestSpec {
+  connections: number;
+  duration: string;
+  maxP99Ms: number;
+  minRps: number;
+  maxErrorRate: number;
+}
+
+export interface ApprovalSpec {
+  mode: 'manual' | 'auto';
+  timeout: string;
+  onTimeout: 'reject' | 'approve';
+}
+
+export interface CanarySpec {
+  steps: number[];
+  stepDuration: string;
+  minRequestsPerStep: number;
+  maxErrorRate: number;
+  maxP99Ms: number;
+  maxMetricDrop: number;
+}
+
+export interface PipelineSpec {
+  model: string;
+  data: DataSpec;
+  task?: TaskKind;
+  train: TrainSpec;
+  gate: GateSpec;
+  loadTest: LoadTestSpec | false;
+  approval: ApprovalSpec;
+  canary: CanarySpec | false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Datasets
+// ---------------------------------------------------------------------------------------------
+
+export interface ColumnSchema {
+  name: string;
+  kind: FeatureKind;
+  /** DuckDB type name of the column after `derive`. */
+  sqlType: string;
+}
+
+export interface DatasetSchema {
+  target: string;
+  task: TaskKind;
+  /** Feature columns in model input order. */
+  features: ColumnSchema[];
+  targetColumn: ColumnSchema;
+  /** Label values in class-index order (classification only), as strings. */
+  classes?: string[];
+}
+
+export type FeatureTransform =
+  | { name: string; kind: 'numeric'; impute: number; mean: number; std: number }
+  | {
+      name: string;
+      kind: 'categorical';
+      impute: string;
+      /** Known values; index = position, `vocabulary.length` is the out-of-vocabulary bucket. */
+      vocabulary: string[];
+    };
+
+export interface Transforms {
+  features: FeatureTransform[];
+  task: TaskKind;
+  classes?: string[];
+  /** Regression target scaling (from the training split). */
+  targetMean?: number;
+  targetStd?: number;
+}
+
+export interface NumericProfile {
+  name: string;
+  kind: 'numeric' | 'boolean' | 'timestamp';
+  count: number;
+  missing: number;
+  mean: number | null;
+  std: number | null;
+  min: number | null;
+  max: number | null;
+  /** p01, p05, p25, p50, p75, p95, p99 */
+  quantiles: Record<string, number | null>;
+  histogram: { edges: number[]; counts: number[] };
+}
+
+export interface CategoricalProfile {
+  name: string;
+  kind: 'categorical' | 'text';
+  count: number;
+  missing: number;
+  cardinality: number;
+  top: { value: string; count: number }[];
+}
+
+export type ColumnProfile = NumericProfile | CategoricalProfile;
+
+export interface DatasetProfile {
+  rows: number;
+  columns: ColumnProfile[];
+  /** Class shares of the target (classification) or its numeric profile (regression). */
+  label: { classes?: Record<string, number>; numeric?: NumericProfile };
+}
+
+export type FindingKind =
+  | 'missing'
+  | 'type_violation'
+  | 'constant'
+  | 'duplicate_rows'
+  | 'out_of_range'
+  | 'unseen_category'
+  | 'label_shift'
+  | 'target_leak'
+  | 'pii'
+  | 'pii_dropped';
+
+export interface Finding {
+  column: string | null;
+  kind: FindingKind;
+  count: number;
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+/** Every gate returns a verdict like this; the workflow decides what to do with it. */
+export interface GateReport {
+  passed: boolean;
+  reasons: string[];
+  metrics: Record<string, number>;
+  thresholds: Record<string, number>;
+}
+
+export interface ValidationReport extends GateReport {
+  rows: number;
+  findings: Finding[];
+}
+
+export interface PreparedDataset {
+  /** `sha256:<hex>` of the spec hash, the source identity and the output contents. */
+  dataVersion: string;
+  /** `s3://bucket/datasets/<hex>/` */
+  uri: string;
+  rows: { total: number; train: number; validation: number; test: number };
+  schema: DatasetSchema;
+  validation: ValidationReport;
+  /** True when an identical dataset already existed and nothing was uploaded. */
+  reused: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training, evaluation, registry
+// ---------------------------------------------------------------------------------------------
+
+export type Metrics = Record<string, number>;
+
+export interface TrainingProgress {
+  epoch: number;
+  epochs: number;
+  batch?: number;
+  metrics: Metrics;
+  checkpointUri?: string;
+}
+
+export interface TrainingSummary {
+  backend: string;
+  epochs: number;
+  bestEpoch: number;
+  resumedFromEpoch: number | null;
+  samplesPerSecond: number;
+  history: { epoch: number; loss: number; valLoss?: number; metrics: Metrics }[];
+}
+
+export interface TrainedModel {
+  /** `s3://bucket/checkpoints/<workflowId>/model/` — the bundle before registration. */
+  bundleUri: string;
+  bundleSha256: string;
+  training: TrainingSummary;
+}
+
+export interface EvaluationReport {
+  task: TaskKind;
+  rows: number;
+  test: Metrics;
+  baseline: Metrics;
+  /** Extra structured results (confusion matrix, per-class recall). */
+  details?: Record<string, unknown>;
+}
+
+export interface AliasMove {
+  alias: string;
+  from: number | null;
+  to: number | null;
+  at: string;
+  reason: string;
+  by: string;
+  workflowId?: string;
+}
+
+export interface ModelLineage {
+  dataVersion: string;
+  datasetUri: string;
+  specHash: string;
+  code: { gitCommit: string | null; packageVersion: string };
+  libraries: Record<string, string>;
+  hyperParameters: Record<string, unknown>;
+  workflowId: string;
+  runId: string;
+  approval?: ApprovalDecision;
+  extra?: Record<string, unknown>;
+}
+
+export interface ModelVersion {
+  version: number;
+  createdAt: string;
+  artifactUri: string;
+  artifactSha256: string;
+  task: TaskKind;
+  metrics: { test: Metrics; baseline: Metrics };
+  training: TrainingSummary;
+  lineage: ModelLineage;
+}
+
+export interface RegistryDocument {
+  model: string;
+  versions: ModelVersion[];
+  aliases: Record<string, number>;
+  history: AliasMove[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline result and status (DESIGN.md)
+// ---------------------------------------------------------------------------------------------
+
+export type PipelineOutcome = 'promoted' | 'registered' | 'rejected' | 'rolled_back' | 'failed';
+export type PipelineStage =
+  | 'preparing'
+  | 'training'
+  | 'evaluating'
+  | 'registering'
+  | 'staging'
+  | 'load_testing'
+  | 'awaiting_approval'
+  | 'canary'
+  | 'done';
+
+export interface StageRecord {
+  name: string;
+  status: 'completed' | 'failed' | 'skipped';
+  ms: number;
+}
+
+export interface ApprovalDecision {
+  decision: 'approve' | 'reject';
+  by: string;
+  at: string;
+  comment?: string;
+  automatic?: boolean;
+}
+
+export interface PipelineResult {
+  workflowId: string;
+  model: string;
+  outcome: PipelineOutcome;
+  version: number | null;
+  dataVersion: string | null;
+  metrics: { test: Metrics; baseline: Metrics; champion: Metrics | null } | null;
+  gate: { passed: boolean; reasons: string[] } | null;
+  validation: { rows: number; anomalies: { column: string | null; kind: FindingKind; count: number }[] } | null;
+  training: { backend: string; epochs: number; resumedFromEpoch: number | null; samplesPerSecond: number } | null;
+  loadTest: { rps: number; p99Ms: number; errorRate: number; passed: boolean } | null;
+  approval: ApprovalDecision | null;
+  canary: { steps: { percent: number; passed: boolean; requests: number }[]; decision: string } | null;
+  stages: StageRecord[];
+  error?: { type: string; message: string };
+}
+
+export interface PipelineStatus {
+  workflowId: string;
+  model: string;
+  stage: PipelineStage;
+  training: { epoch: number; epochs: number; metrics: Metrics } | null;
+  canary: { step: number; percent: number } | null;
+  result: PipelineResult | null;
+}
+
+export interface PipelineInput {
+  spec: PipelineSpec;
+  /** sha256 of the normalised spec, computed by the client. */
+  specHash: string;
+  /** Absolute path or URI of the spec file, for lineage. */
+  specUri?: string;
+}
