@@ -292,7 +292,12 @@ export async function main(argv = process.argv.slice(2), env = process.env) {
   const heartbeat = setInterval(() => {
     for (const b of todo) {
       if (b.done || !b.started) continue;
-      const what = b.packages > 0 ? `${b.packages} packages compiled, last ${b.last}` : `${b.downloads} modules downloaded`;
+      const what =
+        b.packages > 0
+          ? `${b.packages} packages compiled, last ${b.last}`
+          : b.downloads > 0
+            ? `${b.downloads} modules downloaded`
+            : 'resolving modules and linking';
       log(`building ${b.pin.name}… ${formatDuration(Date.now() - b.started)} (${what})`);
     }
   }, HEARTBEAT_MS);

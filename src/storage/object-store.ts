@@ -47,13 +47,33 @@ function isPreconditionFailed(err: unknown): boolean {
   return code === 'PreconditionFailed' || code === 'ConditionalRequestConflict';
 }
 
+function isNetworkError(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return Boolean(code && NETWORK_CODES.has(code));
+}
+
 /** Turns connection failures into the retryable StorageUnavailable; passes others through. */
 function wrap(err: unknown, what: string): never {
-  const code = (err as { code?: string }).code;
-  if (code && NETWORK_CODES.has(code)) {
-    throw new KaizenError('StorageUnavailable', `object store unreachable while ${what}: ${code}`);
+  if (isNetworkError(err)) {
+    throw new KaizenError('StorageUnavailable', `object store unreachable while ${what}: ${(err as { code?: string }).code}`);
   }
   throw err;
+}
+
+/**
+ * Retries a call a few times on connection errors: S3 servers close a keep-alive connection after
+ * refusing a conditional write, and the next call on that socket sees ECONNRESET. Longer outages
+ * surface as StorageUnavailable, which Temporal retries.
+ */
+async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isNetworkError(err) || attempt >= 3) throw err;
+      await new Promise((r) => setTimeout(r, 50 * 3 ** attempt));
+    }
+  }
 }
 
 /**
@@ -91,7 +111,7 @@ export class ObjectStore {
 
   async ensureBucket(bucket = this.bucket): Promise<void> {
     try {
-      if (!(await this.client.bucketExists(bucket))) await this.client.makeBucket(bucket);
+      if (!(await retrying(() => this.client.bucketExists(bucket)))) await retrying(() => this.client.makeBucket(bucket));
     } catch (err) {
       if ((err as { code?: string }).code === 'BucketAlreadyOwnedByYou') return;
       wrap(err, `creating bucket ${bucket}`);
@@ -108,7 +128,7 @@ export class ObjectStore {
     if (opts.ifMatch) meta['If-Match'] = opts.ifMatch;
     if (opts.ifNoneMatch) meta['If-None-Match'] = '*';
     try {
-      const res = await this.client.putObject(opts.bucket ?? this.bucket, key, buf, buf.length, meta);
+      const res = await retrying(() => this.client.putObject(opts.bucket ?? this.bucket, key, buf, buf.length, meta));
       return { etag: res.etag };
     } catch (err) {
       if (isPreconditionFailed(err)) return { conflict: true };
@@ -125,7 +145,7 @@ export class ObjectStore {
   async putFile(key: string, file: string, contentType = 'application/octet-stream'): Promise<StoredObject> {
     try {
       const { size } = await stat(file);
-      const res = await this.client.fPutObject(this.bucket, key, file, { 'Content-Type': contentType });
+      const res = await retrying(() => this.client.fPutObject(this.bucket, key, file, { 'Content-Type': contentType }));
       return { key, etag: res.etag, size };
     } catch (err) {
       wrap(err, `uploading ${file} to ${key}`);
@@ -134,7 +154,7 @@ export class ObjectStore {
 
   async stat(key: string, bucket = this.bucket): Promise<StoredObject & { lastModified: Date } | null> {
     try {
-      const s = await this.client.statObject(bucket, key);
+      const s = await retrying(() => this.client.statObject(bucket, key));
       return { key, etag: s.etag, size: s.size, lastModified: s.lastModified };
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -148,10 +168,12 @@ export class ObjectStore {
 
   async getBuffer(key: string, bucket = this.bucket): Promise<Buffer | null> {
     try {
-      const stream = await this.client.getObject(bucket, key);
-      const chunks: Buffer[] = [];
-      for await (const chunk of stream as Readable) chunks.push(chunk as Buffer);
-      return Buffer.concat(chunks);
+      return await retrying(async () => {
+        const stream = await this.client.getObject(bucket, key);
+        const chunks: Buffer[] = [];
+        for await (const chunk of stream as Readable) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks);
+      });
     } catch (err) {
       if (isNotFound(err)) return null;
       wrap(err, `reading ${key}`);
@@ -174,7 +196,7 @@ export class ObjectStore {
   async getFile(key: string, file: string, bucket = this.bucket): Promise<void> {
     await mkdir(path.dirname(file), { recursive: true });
     try {
-      await this.client.fGetObject(bucket, key, file);
+      await retrying(() => this.client.fGetObject(bucket, key, file));
     } catch (err) {
       if (isNotFound(err)) throw new KaizenError('DataSourceNotFound', `no object s3://${bucket}/${key}`);
       wrap(err, `downloading ${key}`);
@@ -197,7 +219,7 @@ export class ObjectStore {
 
   async remove(key: string): Promise<void> {
     try {
-      await this.client.removeObject(this.bucket, key);
+      await retrying(() => this.client.removeObject(this.bucket, key));
     } catch (err) {
       wrap(err, `removing ${key}`);
     }

@@ -82,6 +82,8 @@ export async function runWorkers({ config, queues, log = console.log }: RunWorke
     throw new KaizenError('StackNotRunning', `cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message}`);
   }
   const store = createObjectStore(config);
+  // a worker on a fresh S3/MinIO (docker compose, a new cluster) creates its bucket itself
+  await store.ensureBucket();
   const activities = createActivities({
     config,
     store,

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { ModelRegistry } from '../../src/registry/registry';
+import { createObjectStore } from '../../src/storage/object-store';
+import type { PipelineResult } from '../../src/types';
+import { runCli, smallFlightsSpec, writeSpec } from '../helpers/cli';
+import { stackEnv, testConfig } from '../helpers/stack-env';
+
+describe('trainingPipeline end to end (real Temporal, MinIO, DuckDB, tfjs)', () => {
+  it('trains on real flights data and registers version 1 with lineage', async () => {
+    const spec = writeSpec(smallFlightsSpec('it-flights'));
+    const res = await runCli(['pipeline', 'run', spec, '--wait', '--json', '--id', 'it-flights-1'], stackEnv());
+    expect(res.stderr).not.toMatch(/kaizen: /);
+    expect(res.code).toBe(0);
+    const result = JSON.parse(res.stdout) as PipelineResult;
+    expect(result.outcome).toBe('registered');
+    expect(result.version).toBe(1);
+    expect(result.dataVersion).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(result.stages.map((s) => s.name)).toEqual(['prepare', 'train', 'evaluate', 'register']);
+    expect(result.metrics?.test.auc).toBeGreaterThan(0.5);
+    expect(result.metrics?.baseline.auc).toBeCloseTo(0.5, 5);
+    expect(result.training?.epochs).toBeGreaterThan(0);
+
+    const store = createObjectStore(testConfig());
+    const registry = new ModelRegistry(store);
+    const v = await registry.resolve('it-flights', 1);
+    expect(v.lineage.workflowId).toBe('it-flights-1');
+    expect(v.lineage.dataVersion).toBe(result.dataVersion);
+    expect(v.lineage.libraries['@tensorflow/tfjs']).toBeTruthy();
+    expect(v.artifactUri).toMatch(/models\/it-flights\/1\//);
+    await expect(registry.loadArtifact(v)).resolves.toBeInstanceOf(Buffer);
+
+    const status = await runCli(['pipeline', 'status', 'it-flights-1', '--json'], stackEnv());
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).result.outcome).toBe('registered');
+  });
+
+  it('fails fast and non-retryably on a target column the data lacks, registering nothing', async () => {
+    const base = smallFlightsSpec('it-badtarget');
+    const spec = writeSpec({ ...base, data: { ...(base.data as object), target: 'no_such_column' } });
+    const started = Date.now();
+    const res = await runCli(['pipeline', 'run', spec, '--wait', '--json', '--id', 'it-badtarget-1'], stackEnv());
+    expect(res.code).not.toBe(0);
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(res.stderr + res.stdout).toMatch(/no_such_column/);
+    const result = JSON.parse(res.stdout) as PipelineResult;
+    expect(result.outcome).toBe('failed');
+    expect(result.version).toBeNull();
+    const registry = new ModelRegistry(createObjectStore(testConfig()));
+    expect(await registry.read('it-badtarget')).toBeNull();
+  });
+
+  it('rejects an invalid spec in the CLI, naming the field, without starting anything', async () => {
+    const spec = writeSpec({ ...smallFlightsSpec('it-badspec'), train: { epochs: -1 } });
+    const res = await runCli(['pipeline', 'run', spec, '--json'], stackEnv());
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/train\.epochs/);
+    expect(res.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
