@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { heartbeat } from '@temporalio/activity';
 import { KaizenError } from '../src/errors';
-import { loadBundle } from '../src/ml/bundle';
+import { disposeBundle, loadBundle } from '../src/ml/bundle';
 import { evaluateModel as evaluate } from '../src/ml/evaluate';
 import { sha256Hex } from '../src/storage/object-store';
 import type { EvaluationReport, PreparedDataset } from '../src/types';
@@ -36,7 +36,11 @@ export function createEvaluationActivities(deps: ActivityDeps) {
         const datasetDir = await localDataset(deps, input.dataset);
         const bundle = await loadBundle(file, input.bundleSha256);
         heartbeat({ step: 'evaluating' });
-        return evaluate(bundle, datasetDir);
+        try {
+          return await evaluate(bundle, datasetDir);
+        } finally {
+          disposeBundle(bundle);
+        }
       });
     },
   };

@@ -1,8 +1,7 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { activityInfo, cancellationSignal, getClient, heartbeat } from '@temporalio/activity';
 import { downloadDataset } from '../src/data/prepare';
-import { saveBundle } from '../src/ml/bundle';
+import { BUNDLE_FILE, disposeBundle, serializeBundle } from '../src/ml/bundle';
 import { trainModel as train } from '../src/ml/train';
 import { sha256Hex } from '../src/storage/object-store';
 import type { PreparedDataset, TrainedModel, TrainingProgress, TrainSpec } from '../src/types';
@@ -71,15 +70,11 @@ export function createTrainingActivities(deps: ActivityDeps) {
           },
         });
 
-        const outDir = path.join(deps.workDir, 'bundles', input.workflowId, workflowRunId);
-        await rm(outDir, { recursive: true, force: true });
-        await mkdir(outDir, { recursive: true });
-        const saved = await saveBundle(model, outDir);
-        const bytes = await readFile(saved.file);
+        const bytes = serializeBundle(model);
+        disposeBundle(model);
         const bundleSha256 = sha256Hex(bytes);
-        const key = `${prefix}${path.basename(saved.file)}`;
+        const key = `${prefix}${BUNDLE_FILE}`;
         await deps.store.put(key, bytes);
-        await rm(outDir, { recursive: true, force: true });
         return { bundleUri: deps.store.uri(key), bundleSha256, training: summary };
       });
     },
