@@ -121,12 +121,16 @@ function goVersionOrExplain(env) {
   const install =
     'install Go >= 1.25 (https://go.dev/dl/) and run `npm run provision` again, or set KAIZEN_TEMPORAL_BIN and KAIZEN_MINIO_BIN to existing binaries, or run the stack with `docker compose up` instead';
   if (res.error || res.status !== 0) {
-    throw new ProvisionError(`Go is needed to build the Temporal CLI and MinIO but \`go\` was not found on PATH: ${install}`);
+    throw new ProvisionError(
+      `Go is needed to build the Temporal CLI and MinIO but \`go\` was not found on PATH: ${install}`,
+    );
   }
   const found = res.stdout.trim();
   const v = parseGoVersion(found);
   if (!goVersionAtLeast(v)) {
-    throw new ProvisionError(`Go >= 1.25 is needed to build the Temporal CLI and MinIO, found "${found}": ${install}`);
+    throw new ProvisionError(
+      `Go >= 1.25 is needed to build the Temporal CLI and MinIO, found "${found}": ${install}`,
+    );
   }
   return found;
 }
@@ -150,7 +154,10 @@ async function fetchVerified(url, expectedSha) {
   if (!res.ok) throw new ProvisionError(`cannot download ${url}: HTTP ${res.status}`);
   const buf = Buffer.from(await res.arrayBuffer());
   const got = sha256(buf);
-  if (got !== expectedSha) throw new ProvisionError(`${url} has sha256 ${got}, expected the pinned ${expectedSha}; refusing to build it`);
+  if (got !== expectedSha)
+    throw new ProvisionError(
+      `${url} has sha256 ${got}, expected the pinned ${expectedSha}; refusing to build it`,
+    );
   return buf;
 }
 
@@ -158,7 +165,14 @@ async function fetchVerified(url, expectedSha) {
 async function minioSource(env, ext, expectedSha) {
   const modcache = goEnv(env, 'GOMODCACHE');
   if (modcache) {
-    const cached = path.join(modcache, 'cache', 'download', MINIO_PIN.module, '@v', `${MINIO_PIN.pseudoVersion}.${ext}`);
+    const cached = path.join(
+      modcache,
+      'cache',
+      'download',
+      MINIO_PIN.module,
+      '@v',
+      `${MINIO_PIN.pseudoVersion}.${ext}`,
+    );
     try {
       const buf = await readFile(cached);
       if (sha256(buf) === expectedSha) return buf;
@@ -185,7 +199,10 @@ async function minioFileProxy(env) {
   await mkdir(v, { recursive: true });
   await writeFile(path.join(v, `${MINIO_PIN.pseudoVersion}.zip`), zip);
   await writeFile(path.join(v, `${MINIO_PIN.pseudoVersion}.mod`), mod);
-  await writeFile(path.join(v, `${MINIO_PIN.pseudoVersion}.info`), JSON.stringify({ Version: MINIO_PIN.pseudoVersion, Time: MINIO_PIN.time }));
+  await writeFile(
+    path.join(v, `${MINIO_PIN.pseudoVersion}.info`),
+    JSON.stringify({ Version: MINIO_PIN.pseudoVersion, Time: MINIO_PIN.time }),
+  );
   await writeFile(path.join(v, 'list'), `${MINIO_PIN.pseudoVersion}\n`);
   return dir;
 }
@@ -193,7 +210,10 @@ async function minioFileProxy(env) {
 /** One `go install -v`, with its output summarised; resolves with the exit code and stderr tail. */
 function goInstall(build, env) {
   return new Promise((resolve) => {
-    const child = spawn('go', ['install', '-v', build.pin.target], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('go', ['install', '-v', build.pin.target], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const tail = [];
     let sumdbHint = '';
     let partial = '';
@@ -207,7 +227,8 @@ function goInstall(build, env) {
           build.packages++;
           build.last = line;
         }
-        if (/sum\.golang\.org|verifying module|checksum mismatch|SECURITY ERROR/.test(line)) sumdbHint += `${line}\n`;
+        if (/sum\.golang\.org|verifying module|checksum mismatch|SECURITY ERROR/.test(line))
+          sumdbHint += `${line}\n`;
         tail.push(line);
         if (tail.length > 40) tail.shift();
       }
@@ -237,7 +258,9 @@ async function build(b, baseEnv, binDir) {
       env.GOPROXY = `${pathToFileURL(fileProxy).href},${upstream}`;
       env.GONOSUMDB = [baseEnv.GONOSUMDB, MINIO_PIN.module].filter(Boolean).join(',');
     }
-    log(`building ${b.pin.name} ${b.pin.version} (go install ${b.pin.target}); the first build takes several minutes`);
+    log(
+      `building ${b.pin.name} ${b.pin.version} (go install ${b.pin.target}); the first build takes several minutes`,
+    );
     let res = await goInstall(b, env);
     if (res.code !== 0 && isChecksumDbUnreachable(res.sumdbHint)) {
       log(
@@ -246,7 +269,9 @@ async function build(b, baseEnv, binDir) {
       res = await goInstall(b, { ...env, GOSUMDB: 'off' });
     }
     if (res.code !== 0) {
-      throw new ProvisionError(`go install ${b.pin.target} failed (exit ${res.code}):\n  ${res.tail.join('\n  ')}`);
+      throw new ProvisionError(
+        `go install ${b.pin.target} failed (exit ${res.code}):\n  ${res.tail.join('\n  ')}`,
+      );
     }
     const target = path.join(binDir, b.pin.name);
     // rename, not overwrite: a running stack may be executing the old binary
@@ -314,7 +339,10 @@ export async function main(argv = process.argv.slice(2), env = process.env) {
 
 function invokedDirectly() {
   try {
-    return Boolean(process.argv[1]) && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+    return (
+      Boolean(process.argv[1]) &&
+      realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))
+    );
   } catch {
     return false;
   }
@@ -322,7 +350,7 @@ function invokedDirectly() {
 
 if (invokedDirectly()) {
   main().catch((err) => {
-    const msg = err instanceof ProvisionError ? err.message : err?.stack ?? String(err);
+    const msg = err instanceof ProvisionError ? err.message : (err?.stack ?? String(err));
     process.stderr.write(`provision: ${msg}\n`);
     process.exitCode = 1;
   });

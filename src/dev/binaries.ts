@@ -47,7 +47,8 @@ function resolveOne(
   const given = env[override];
   if (given) {
     const file = path.resolve(given);
-    if (!isExecutable(file)) throw new KaizenError('ProvisionFailed', `${what} not found at ${file} (from ${override})`);
+    if (!isExecutable(file))
+      throw new KaizenError('ProvisionFailed', `${what} not found at ${file} (from ${override})`);
     return file;
   }
   const dir = binDir(env);

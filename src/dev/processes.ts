@@ -67,7 +67,10 @@ export function formatPidRecord(rec: PidRecord): string {
 export function parseProcStat(text: string): { state: string; pgrp: number; startTime: string } | null {
   const close = text.lastIndexOf(')');
   if (close < 0) return null;
-  const fields = text.slice(close + 2).trim().split(/\s+/);
+  const fields = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   // fields[0] is field 3 (state) of proc(5): pgrp is field 5, starttime field 22
   const state = fields[0];
   const pgrp = Number(fields[2]);
@@ -112,7 +115,9 @@ export function readProcessInfo(pid: number): ProcessInfo | null {
   }
   // macOS and other systems without /proc: ps gives the start time and the space-joined command
   try {
-    const out = execFileSync('ps', ['-o', 'stat=,lstart=,command=', '-p', String(pid)], { encoding: 'utf8' }).trim();
+    const out = execFileSync('ps', ['-o', 'stat=,lstart=,command=', '-p', String(pid)], {
+      encoding: 'utf8',
+    }).trim();
     const m = /^(\S+)\s+(\w{3}\s+\w{3}\s+\d+\s+[\d:]+\s+\d{4})\s+(.*)$/.exec(out);
     if (!m) return null;
     return { argv: m[3]!.split(' '), startTime: m[2]!, zombie: m[1]!.startsWith('Z') };
@@ -156,7 +161,9 @@ export async function removePidFile(file: string): Promise<void> {
 /** Every pid file under `<home>/run`, by component name. */
 export async function listPidFiles(home: string): Promise<string[]> {
   try {
-    return (await readdir(path.join(home, 'run'))).filter((f) => f.endsWith('.pid')).map((f) => path.join(home, 'run', f));
+    return (await readdir(path.join(home, 'run')))
+      .filter((f) => f.endsWith('.pid'))
+      .map((f) => path.join(home, 'run', f));
   } catch {
     return [];
   }
@@ -168,6 +175,8 @@ export function liveProcess(rec: PidRecord | null): PidRecord | null {
   const info = readProcessInfo(rec.pid);
   return isSameProcess({ ...rec, argv: comparableArgv(rec.argv) }, info) ? rec : null;
 }
+
+const MAX_LOG_BYTES = 50 * 1024 * 1024;
 
 export interface SpawnSpec {
   name: string;
@@ -183,13 +192,24 @@ export interface SpawnSpec {
  */
 export async function spawnDetached(spec: SpawnSpec): Promise<PidRecord> {
   await mkdir(path.dirname(spec.logFile), { recursive: true });
+  // logs are appended across restarts; keep one previous generation once they grow large
+  try {
+    if (statSync(spec.logFile).size > MAX_LOG_BYTES) await rename(spec.logFile, `${spec.logFile}.1`);
+  } catch {
+    // no log yet
+  }
   const fd = openSync(spec.logFile, 'a');
   let rec: PidRecord;
   try {
     writeSync(fd, `\n=== ${new Date().toISOString()} starting ${spec.name}: ${spec.argv.join(' ')}\n`);
     const logOffset = statSync(spec.logFile).size;
     const [cmd, ...args] = spec.argv;
-    const child = spawn(cmd!, args, { cwd: spec.cwd, env: spec.env, detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn(cmd!, args, {
+      cwd: spec.cwd,
+      env: spec.env,
+      detached: true,
+      stdio: ['ignore', fd, fd],
+    });
     // ENOENT and EACCES are reported asynchronously; give them a tick so they surface here
     const spawnError = await new Promise<Error | null>((resolve) => {
       child.once('error', resolve);
@@ -280,17 +300,37 @@ export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-/** A port the OS considers free right now. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen({ port: 0, host, exclusive: true }, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+/** `n` distinct ports the OS considers free right now (all held at once, then released). */
+export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      servers.push(srv);
+      ports.push(
+        await new Promise<number>((resolve, reject) => {
+          srv.once('error', reject);
+          srv.listen({ port: 0, host, exclusive: true }, () => {
+            const addr = srv.address();
+            resolve(typeof addr === 'object' && addr ? addr.port : 0);
+          });
+        }),
+      );
+    }
+    return ports;
+  } finally {
+    await Promise.all(
+      servers.map(
+        (srv) => new Promise((resolve) => (srv.listening ? srv.close(resolve) : resolve(undefined))),
+      ),
+    );
+  }
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const [port] = await freePorts(1, host);
+  return port!;
 }
 
 /** Whether something accepts TCP connections on host:port. */
@@ -307,33 +347,45 @@ export function tcpOpen(port: number, host = '127.0.0.1', timeoutMs = 1_000): Pr
   });
 }
 
-/** The log output of a process since it started (its own part of the shared log file). */
-export function readOwnLog(rec: PidRecord, maxBytes = 1 << 20): string {
+function readRange(file: string, start: number, end: number): string {
+  const fd = openSync(file, 'r');
   try {
-    const fd = openSync(rec.logFile, 'r');
-    try {
-      const size = statSync(rec.logFile).size;
-      const start = Math.max(rec.logOffset, size - maxBytes);
-      const len = Math.max(0, size - start);
-      const buf = Buffer.alloc(len);
-      let read = 0;
-      while (read < len) {
-        const n = readSync(fd, buf, read, len - read, start + read);
-        if (n <= 0) break;
-        read += n;
-      }
-      return buf.subarray(0, read).toString('utf8');
-    } finally {
-      closeSync(fd);
+    const buf = Buffer.alloc(Math.max(0, end - start));
+    let read = 0;
+    while (read < buf.length) {
+      const n = readSync(fd, buf, read, buf.length - read, start + read);
+      if (n <= 0) break;
+      read += n;
     }
+    return buf.subarray(0, read).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The beginning of a process's own output in its log (where readiness lines are): from its start
+ * offset, at most `maxBytes`, so a long-running process with a big log stays cheap to check.
+ */
+export function readOwnLog(rec: Pick<PidRecord, 'logFile' | 'logOffset'>, maxBytes = 1 << 20): string {
+  try {
+    const size = statSync(rec.logFile).size;
+    return readRange(rec.logFile, rec.logOffset, Math.min(size, rec.logOffset + maxBytes));
   } catch {
     return '';
   }
 }
 
 /** Last lines of a log, for error messages. */
-export function logTail(rec: PidRecord, lines = 15): string {
-  return readOwnLog(rec, 64 * 1024)
+export function logTail(rec: Pick<PidRecord, 'logFile' | 'logOffset'>, lines = 15): string {
+  let text: string;
+  try {
+    const size = statSync(rec.logFile).size;
+    text = readRange(rec.logFile, Math.max(rec.logOffset, size - 64 * 1024), size);
+  } catch {
+    return '';
+  }
+  return text
     .split('\n')
     .filter((l) => l.trim() !== '')
     .slice(-lines)
