@@ -5,7 +5,8 @@ import { KaizenError } from '../src/errors';
 import { disposeBundle, loadBundle } from '../src/ml/bundle';
 import { evaluateModel as evaluate } from '../src/ml/evaluate';
 import { sha256Hex } from '../src/storage/object-store';
-import type { EvaluationReport, PreparedDataset } from '../src/types';
+import { evaluateQualityGate, type QualityGateReport } from '../src/quality-gate';
+import type { EvaluationReport, GateSpec, Metrics, PreparedDataset } from '../src/types';
 import { asActivity, type ActivityDeps } from './deps';
 import { localDataset } from './training';
 
@@ -26,8 +27,62 @@ export async function fetchBundle(deps: ActivityDeps, uri: string, sha256: strin
   return file;
 }
 
+export interface QualityGateActivityInput {
+  model: string;
+  gate: GateSpec;
+  evaluation: EvaluationReport;
+  dataset: PreparedDataset;
+}
+
+export interface QualityGateResult {
+  report: QualityGateReport;
+  champion: { version: number; metrics: Metrics } | null;
+}
+
 export function createEvaluationActivities(deps: ActivityDeps) {
+  /** The production model scored on the candidate's own test split (fair comparison). */
+  async function evaluateChampion(
+    model: string,
+    dataset: PreparedDataset,
+  ): Promise<{ version: number; metrics: Metrics } | { error: string } | null> {
+    const doc = await deps.registry.read(model);
+    const prod = doc?.aliases.production;
+    const version = prod === undefined ? undefined : doc?.versions.find((v) => v.version === prod);
+    if (!version) return null;
+    try {
+      const file = await fetchBundle(deps, version.artifactUri, version.artifactSha256);
+      const bundle = await loadBundle(file, version.artifactSha256);
+      try {
+        const report = await evaluate(bundle, await localDataset(deps, dataset));
+        return { version: version.version, metrics: report.test };
+      } finally {
+        disposeBundle(bundle);
+      }
+    } catch (err) {
+      if (err instanceof KaizenError && err.type === 'ArtifactIntegrity') throw err;
+      return { error: `version ${version.version} could not score this test split (${(err as Error).message})` };
+    }
+  }
+
   return {
+    /** The validation gate: absolute threshold, naive baseline, production re-evaluated on this split. */
+    async qualityGate(input: QualityGateActivityInput): Promise<QualityGateResult> {
+      return asActivity(async () => {
+        heartbeat({ step: 'champion' });
+        const champion = await evaluateChampion(input.model, input.dataset);
+        const championOk = champion && 'metrics' in champion ? champion : null;
+        const report = evaluateQualityGate({
+          task: input.evaluation.task,
+          gate: input.gate,
+          candidate: input.evaluation.test,
+          baseline: input.evaluation.baseline,
+          champion: championOk?.metrics ?? null,
+          championError: champion && 'error' in champion ? champion.error : null,
+        });
+        return { report, champion: championOk };
+      });
+    },
+
     /** Scores the candidate on the test split, with the naive baseline beside it. */
     async evaluateModel(input: EvaluateModelInput): Promise<EvaluationReport> {
       return asActivity(async () => {

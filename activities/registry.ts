@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { codeVersion, libraryVersions } from '../src/lineage';
-import type { EvaluationReport, ModelVersion, PipelineSpec, PreparedDataset, TrainedModel } from '../src/types';
+import type { QualityGateReport } from '../src/quality-gate';
+import type { AliasMove, ApprovalDecision, EvaluationReport, ModelVersion, PipelineSpec, PreparedDataset, TrainedModel } from '../src/types';
 import { asActivity, type ActivityDeps } from './deps';
 
 export interface RegisterModelInput {
@@ -12,6 +13,22 @@ export interface RegisterModelInput {
   dataset: PreparedDataset;
   trained: TrainedModel;
   evaluation: EvaluationReport;
+  gate: QualityGateReport;
+}
+
+export interface RecordApprovalInput {
+  model: string;
+  version: number;
+  approval: ApprovalDecision;
+}
+
+export interface MoveAliasInput {
+  model: string;
+  alias: string;
+  version: number | null;
+  reason: string;
+  by: string;
+  workflowId: string;
 }
 
 export function createRegistryActivities(deps: ActivityDeps) {
@@ -36,10 +53,26 @@ export function createRegistryActivities(deps: ActivityDeps) {
             hyperParameters: { ...spec.train, task: evaluation.task },
             workflowId: input.workflowId,
             runId: input.runId,
-            extra: { spec },
+            extra: { spec, gate: input.gate },
           },
         });
       });
+    },
+
+    /** Stores who decided, when and why in the version's lineage. */
+    async recordApproval(input: RecordApprovalInput): Promise<void> {
+      return asActivity(() => deps.registry.annotate(input.model, input.version, { approval: input.approval }));
+    },
+
+    /** Moves an alias atomically (conditional write); a no-op when it already points there. */
+    async moveAlias(input: MoveAliasInput): Promise<AliasMove | null> {
+      return asActivity(() =>
+        deps.registry.moveAlias(input.model, input.alias, input.version, {
+          reason: input.reason,
+          by: input.by,
+          workflowId: input.workflowId,
+        }),
+      );
     },
   };
 }

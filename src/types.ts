@@ -67,7 +67,8 @@ export interface TrainSpec {
 }
 
 export interface GateSpec {
-  metric: string;
+  /** Default per task: binary auc, multiclass macroF1, regression r2. */
+  metric?: string;
   min?: number;
   maxRegression: number;
 }
@@ -115,6 +116,11 @@ export interface ColumnSchema {
   kind: FeatureKind;
   /** DuckDB type name of the column after `derive`. */
   sqlType: string;
+  /**
+   * Type of the column in the prepared parquet splits: DOUBLE for numeric and boolean (0/1) features
+   * and regression targets, VARCHAR for categorical features and classification labels (the class strings).
+   */
+  storedType?: string;
 }
 
 export interface DatasetSchema {
@@ -125,6 +131,10 @@ export interface DatasetSchema {
   targetColumn: ColumnSchema;
   /** Label values in class-index order (classification only), as strings. */
   classes?: string[];
+  /** Columns of the source left out of the features, and why (excluded, personal data, free text, constant…). */
+  excluded?: { name: string; reason: string }[];
+  /** The timestamp column of a time split (`data.split.by`). */
+  splitBy?: string;
 }
 
 export type FeatureTransform =
@@ -188,7 +198,9 @@ export type FindingKind =
   | 'label_shift'
   | 'target_leak'
   | 'pii'
-  | 'pii_dropped';
+  | 'pii_dropped'
+  /** A column not used as a feature although it would have been (free text, a raw timestamp). */
+  | 'excluded';
 
 export interface Finding {
   column: string | null;
@@ -350,12 +362,29 @@ export interface PipelineResult {
   error?: { type: string; message: string };
 }
 
+export interface ApprovalEvidence {
+  version: number;
+  metric: string;
+  test: Metrics;
+  baseline: Metrics;
+  champion: { version: number; metrics: Metrics } | null;
+  gate: { passed: boolean; reasons: string[] };
+  loadTest: PipelineResult['loadTest'];
+  /** When the wait ends and what happens then. */
+  deadline: string;
+  onTimeout: 'approve' | 'reject';
+}
+
 export interface PipelineStatus {
   workflowId: string;
   model: string;
   stage: PipelineStage;
   training: { epoch: number; epochs: number; metrics: Metrics } | null;
   canary: { step: number; percent: number } | null;
+  /** While awaiting_approval: what the approver needs to decide. */
+  approval?: ApprovalEvidence | null;
+  /** Decisions that were ignored (e.g. no `by`), kept for the audit trail. */
+  invalidDecisions?: { at: string; reason: string; payload: unknown }[];
   result: PipelineResult | null;
 }
 

@@ -1,11 +1,12 @@
 import {
   ApplicationFailure,
+  condition,
+  isCancellation,
+  log,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
-  log,
-  isCancellation,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { Activities } from '../activities';
@@ -14,6 +15,8 @@ import {
   MODEL_SEARCH_ATTRIBUTE,
   STAGE_SEARCH_ATTRIBUTE,
   TASK_QUEUES,
+  type ApprovalDecision,
+  type ApprovalEvidence,
   type EvaluationReport,
   type ModelVersion,
   type PipelineInput,
@@ -24,7 +27,13 @@ import {
   type StageRecord,
   type TrainedModel,
 } from '../src/types';
-import { statusQuery, trainingProgressSignal } from './definitions';
+import {
+  approveSignal,
+  rejectSignal,
+  statusQuery,
+  trainingProgressSignal,
+  type ApprovalSignalInput,
+} from './definitions';
 
 const stageKey = defineSearchAttributeKey(STAGE_SEARCH_ATTRIBUTE, 'KEYWORD');
 const modelKey = defineSearchAttributeKey(MODEL_SEARCH_ATTRIBUTE, 'KEYWORD');
@@ -44,16 +53,27 @@ const light = proxyActivities<Activities>({
   retry,
 });
 
+// Training heartbeats every few batches; a worker that dies is noticed within heartbeatTimeout and
+// the retried attempt resumes from the last epoch checkpoint.
 const heavy = proxyActivities<Activities>({
   taskQueue: TASK_QUEUES.training,
   startToCloseTimeout: '12h',
-  heartbeatTimeout: '60s',
+  heartbeatTimeout: '20s',
   retry,
 });
 
+/** "10s" → 10000; the spec was validated, so the format is known. */
+function durationToMs(d: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(d);
+  if (!m) throw ApplicationFailure.nonRetryable(`not a duration: ${d}`, 'SpecInvalid');
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
 /**
  * The whole life of one candidate model: prepare and validate the data, train, evaluate against
- * the naive baseline, register. Only URIs, hashes and small reports pass through history.
+ * the naive baseline and production, register, wait for approval, promote. Only URIs, hashes and
+ * small reports pass through history.
  */
 export async function trainingPipeline(input: PipelineInput): Promise<PipelineResult> {
   const { spec } = input;
@@ -74,11 +94,40 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
     canary: null,
     stages,
   };
-  const status: PipelineStatus = { workflowId, model: spec.model, stage: 'preparing', training: null, canary: null, result: null };
+  const invalidDecisions: NonNullable<PipelineStatus['invalidDecisions']> = [];
+  const status: PipelineStatus = {
+    workflowId,
+    model: spec.model,
+    stage: 'preparing',
+    training: null,
+    canary: null,
+    approval: null,
+    invalidDecisions,
+    result: null,
+  };
   setHandler(statusQuery, () => status);
   setHandler(trainingProgressSignal, (p) => {
     if (status.stage === 'training') status.training = { epoch: p.epoch, epochs: p.epochs, metrics: p.metrics };
   });
+
+  let decision: ApprovalDecision | null = null;
+  const onDecision = (kind: 'approve' | 'reject') => (payload: ApprovalSignalInput) => {
+    const by = typeof payload?.by === 'string' ? payload.by.trim() : '';
+    const at = new Date(Date.now()).toISOString();
+    if (status.stage !== 'awaiting_approval' || decision) {
+      const why = decision ? 'a decision was already made' : `the pipeline is at stage ${status.stage}`;
+      invalidDecisions.push({ at, reason: `${kind} ignored: ${why}`, payload });
+      return;
+    }
+    if (!by) {
+      invalidDecisions.push({ at, reason: `${kind} ignored: it has no "by" naming who decides`, payload });
+      return;
+    }
+    const comment = typeof payload.comment === 'string' && payload.comment ? { comment: payload.comment } : {};
+    decision = { decision: kind, by, at, ...comment };
+  };
+  setHandler(approveSignal, onDecision('approve'));
+  setHandler(rejectSignal, onDecision('reject'));
 
   const enter = (stage: PipelineStage): void => {
     status.stage = stage;
@@ -106,6 +155,25 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
     return result;
   };
 
+  async function awaitApproval(evidence: Omit<ApprovalEvidence, 'deadline' | 'onTimeout'>): Promise<ApprovalDecision> {
+    const now = Date.now();
+    if (spec.approval.mode === 'auto') {
+      return { decision: 'approve', by: 'auto', at: new Date(now).toISOString(), automatic: true, comment: 'approval.mode is auto' };
+    }
+    const timeoutMs = durationToMs(spec.approval.timeout);
+    status.approval = { ...evidence, deadline: new Date(now + timeoutMs).toISOString(), onTimeout: spec.approval.onTimeout };
+    const decided = await condition(() => decision !== null, timeoutMs);
+    status.approval = null;
+    if (decided && decision) return decision;
+    return {
+      decision: spec.approval.onTimeout,
+      by: 'timeout',
+      at: new Date(Date.now()).toISOString(),
+      automatic: true,
+      comment: `no decision within approval.timeout ${spec.approval.timeout}; approval.onTimeout is ${spec.approval.onTimeout}`,
+    };
+  }
+
   try {
     enter('preparing');
     const dataset: PreparedDataset = await timed('prepare', () =>
@@ -124,9 +192,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
 
     enter('training');
     status.training = { epoch: 0, epochs: spec.train.epochs, metrics: {} };
-    const trained: TrainedModel = await timed('train', () =>
-      heavy.trainModel({ workflowId, dataset, train: spec.train }),
-    );
+    const trained: TrainedModel = await timed('train', () => heavy.trainModel({ workflowId, dataset, train: spec.train }));
     result.training = {
       backend: trained.training.backend,
       epochs: trained.training.epochs,
@@ -143,7 +209,9 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
     const evaluation: EvaluationReport = await timed('evaluate', () =>
       heavy.evaluateModel({ bundleUri: trained.bundleUri, bundleSha256: trained.bundleSha256, dataset }),
     );
-    result.metrics = { test: evaluation.test, baseline: evaluation.baseline, champion: null };
+    const gate = await timed('gate', () => heavy.qualityGate({ model: spec.model, gate: spec.gate, evaluation, dataset }));
+    result.metrics = { test: evaluation.test, baseline: evaluation.baseline, champion: gate.champion?.metrics ?? null };
+    result.gate = { passed: gate.report.passed, reasons: gate.report.reasons };
 
     enter('registering');
     const version: ModelVersion = await timed('register', () =>
@@ -156,10 +224,50 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
         dataset,
         trained,
         evaluation,
+        gate: gate.report,
       }),
     );
     result.version = version.version;
+    // a rejected candidate stays registered, for the record, and never gets an alias
+    if (!gate.report.passed) {
+      result.outcome = 'rejected';
+      return finish();
+    }
     result.outcome = 'registered';
+
+    enter('awaiting_approval');
+    const approval = await timed('approval', () =>
+      awaitApproval({
+        version: version.version,
+        metric: gate.report.metric,
+        test: evaluation.test,
+        baseline: evaluation.baseline,
+        champion: gate.champion,
+        gate: { passed: gate.report.passed, reasons: gate.report.reasons },
+        loadTest: result.loadTest,
+      }),
+    );
+    result.approval = approval;
+    await light.recordApproval({ model: spec.model, version: version.version, approval });
+    if (approval.decision === 'reject') {
+      result.outcome = 'rejected';
+      result.gate = { passed: false, reasons: [`rejected by ${approval.by}${approval.comment ? `: ${approval.comment}` : ''}`] };
+      return finish();
+    }
+
+    if (spec.canary === false) {
+      await timed('promote', () =>
+        light.moveAlias({
+          model: spec.model,
+          alias: 'production',
+          version: version.version,
+          reason: `promoted after approval by ${approval.by}`,
+          by: approval.by,
+          workflowId,
+        }),
+      );
+      result.outcome = 'promoted';
+    }
     return finish();
   } catch (err) {
     if (isCancellation(err)) throw err;

@@ -6,6 +6,7 @@ import { modelsList, modelsShow } from './models';
 import { createOutput, reportError } from './output';
 import { pipelineStatus, runPipeline } from './pipeline';
 import { dataPrepare } from './data';
+import { approveCommand } from './approve';
 
 /** Builds the CLI; each action returns the exit code. */
 export function buildProgram(setExit: (code: number) => void): Command {
@@ -76,6 +77,19 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description("the workflow's status query: stage, training progress, result")
     .option('--json', 'print one JSON document')
     .action(action(async (id: string, o: { json?: boolean }) => pipelineStatus(cfg(), id, createOutput(Boolean(o.json)))));
+
+  program
+    .command('approve <workflowId>')
+    .description('approve (or --reject) a candidate waiting in awaiting_approval')
+    .requiredOption('--by <name>', 'who decides (recorded in the registry lineage)')
+    .option('--comment <text>', 'why')
+    .option('--reject', 'reject instead of approve')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (id: string, o: { by: string; comment?: string; reject?: boolean; json?: boolean }) =>
+        approveCommand(cfg(), id, o, createOutput(Boolean(o.json))),
+      ),
+    );
 
   const data = program.command('data').description('datasets');
   data

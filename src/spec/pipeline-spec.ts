@@ -65,7 +65,7 @@ const trainSchema = z
 
 const gateSchema = z
   .object({
-    metric: z.string().min(1).default('auc'),
+    metric: z.string().min(1).optional(),
     min: z.number().optional(),
     maxRegression: z.number().min(0).default(0.005),
   })

@@ -6,15 +6,16 @@ import { runCli, smallFlightsSpec, writeSpec } from '../helpers/cli';
 import { stackEnv, testConfig } from '../helpers/stack-env';
 
 describe('trainingPipeline end to end (real Temporal, MinIO, DuckDB, tfjs)', () => {
-  it('trains on real flights data and registers version 1 with lineage', async () => {
+  it('trains on real flights data, registers version 1 with lineage and promotes it', async () => {
     const spec = writeSpec(smallFlightsSpec('it-flights'));
     const res = await runCli(['pipeline', 'run', spec, '--wait', '--json', '--id', 'it-flights-1'], stackEnv());
     expect(res.code, `${res.stderr}\n${res.stdout}`).toBe(0);
     const result = JSON.parse(res.stdout) as PipelineResult;
-    expect(result.outcome).toBe('registered');
+    expect(result.outcome).toBe('promoted');
     expect(result.version).toBe(1);
     expect(result.dataVersion).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(result.stages.map((s) => s.name)).toEqual(['prepare', 'train', 'evaluate', 'register']);
+    expect(result.stages.map((s) => s.name)).toEqual(['prepare', 'train', 'evaluate', 'gate', 'register', 'approval', 'promote']);
+    expect(result.approval).toMatchObject({ decision: 'approve', by: 'auto', automatic: true });
     expect(result.metrics?.test.auc).toBeGreaterThan(0.5);
     expect(result.metrics?.baseline.auc).toBeCloseTo(0.5, 5);
     expect(result.training?.epochs).toBeGreaterThan(0);
@@ -30,7 +31,7 @@ describe('trainingPipeline end to end (real Temporal, MinIO, DuckDB, tfjs)', () 
 
     const status = await runCli(['pipeline', 'status', 'it-flights-1', '--json'], stackEnv());
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout).result.outcome).toBe('registered');
+    expect(JSON.parse(status.stdout).result.outcome).toBe('promoted');
   });
 
   it('fails fast and non-retryably on a target column the data lacks, registering nothing', async () => {
