@@ -103,6 +103,9 @@ export async function runWorkers({ config, queues, log = console.log }: RunWorke
         // training saturates a core; one at a time per training worker, scale by adding workers
         maxConcurrentActivityTaskExecutions: orchestrates ? 20 : 1,
         shutdownGraceTime: '10s',
+        // heartbeats carry training progress and deliver cancellation: send them every 2 s at most
+        maxHeartbeatThrottleInterval: '2s',
+        defaultHeartbeatThrottleInterval: '2s',
       }),
     );
   }

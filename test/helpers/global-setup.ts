@@ -28,12 +28,19 @@ export interface TestStack {
   bucket: string;
   workers: boolean;
   startupMs: number;
+  /** The exact options the stack was started with, so a test can repair it (e.g. after kill -9). */
+  options: Omit<StackOptions, 'log'>;
 }
 
 declare module 'vitest' {
   export interface ProvidedContext {
     kaizenStack: TestStack;
   }
+}
+
+function withoutLog(o: StackOptions): Omit<StackOptions, 'log'> {
+  const { log: _log, ...rest } = o;
+  return rest;
 }
 
 const say = (line: string) => console.log(`[kaizen test stack] ${line}`);
@@ -102,6 +109,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     bucket: o.s3.bucket,
     workers: withWorkers,
     startupMs,
+    options: withoutLog(o),
   });
   say(`up in ${(startupMs / 1000).toFixed(1)}s (workers ${withWorkers ? 'on' : 'off'}, home ${home})`);
   return teardown;

@@ -1,5 +1,6 @@
 import { inject } from 'vitest';
 import { loadConfig, type KaizenConfig } from '../../src/config';
+import type { StackOptions } from '../../src/dev/stack';
 import type { TestStack } from './global-setup';
 
 /** The shared test stack started by test/helpers/global-setup.ts. */
@@ -15,4 +16,9 @@ export function stackEnv(): NodeJS.ProcessEnv {
 /** The configuration of the test stack, as loadConfig() would read it from stackEnv(). */
 export function testConfig(): KaizenConfig {
   return loadConfig(stackEnv());
+}
+
+/** Options of the shared test stack, for upStack/stackStatus calls that repair or inspect it. */
+export function testStackOptions(): StackOptions {
+  return { ...testStack().options };
 }
