@@ -53,12 +53,18 @@ export async function ensureBackend(): Promise<BackendInfo> {
 async function select(preferred: BackendName | undefined): Promise<BackendInfo> {
   if (preferred !== undefined) {
     if (!BACKEND_ORDER.includes(preferred)) {
-      throw new KaizenError('TrainingFailed', `train.backend "${String(preferred)}" is not one of ${BACKEND_ORDER.join(', ')}`);
+      throw new KaizenError(
+        'TrainingFailed',
+        `train.backend "${String(preferred)}" is not one of ${BACKEND_ORDER.join(', ')}`,
+      );
     }
     try {
       return await activate(preferred);
     } catch (err) {
-      throw new KaizenError('TrainingFailed', `train.backend "${preferred}" is not available: ${errorMessage(err)}`);
+      throw new KaizenError(
+        'TrainingFailed',
+        `train.backend "${preferred}" is not available: ${errorMessage(err)}`,
+      );
     }
   }
   const failures: string[] = [];
@@ -110,7 +116,11 @@ async function probeBackend(name: BackendName): Promise<BackendInfo> {
         name,
         tfjsVersion,
         backendVersion: wasm.version_wasm,
-        details: { binary: simd ? 'tfjs-backend-wasm-simd.wasm' : 'tfjs-backend-wasm.wasm', simd, threads: wasm.getThreadsCount() },
+        details: {
+          binary: simd ? 'tfjs-backend-wasm-simd.wasm' : 'tfjs-backend-wasm.wasm',
+          simd,
+          threads: wasm.getThreadsCount(),
+        },
       };
     }
     case 'cpu': {
@@ -125,7 +135,8 @@ async function probeBackend(name: BackendName): Promise<BackendInfo> {
 
 function wasmDistDir(): string {
   const require = createRequire(import.meta.url);
-  const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
+  const dist =
+    path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
   for (const file of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm']) {
     if (!existsSync(dist + file)) throw new Error(`${dist + file} is missing`);
   }
@@ -134,7 +145,9 @@ function wasmDistDir(): string {
 
 /** A small exact computation: a backend that loads but computes wrongly is not usable. */
 function verify(): void {
-  const got = tf.tidy(() => tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor2d([5, 6, 7, 8], [2, 2])).dataSync());
+  const got = tf.tidy(() =>
+    tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor2d([5, 6, 7, 8], [2, 2])).dataSync(),
+  );
   const want = [19, 22, 43, 50];
   if (got.length !== 4 || want.some((v, i) => got[i] !== v)) {
     throw new Error(`self-test returned [${Array.from(got).join(', ')}] instead of [${want.join(', ')}]`);

@@ -36,8 +36,14 @@ export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export function encodeContainer(magic: string, version: number, header: object, tensors: readonly NamedTensor[]): Buffer {
-  if (endianness() !== 'LE') throw new Error('Kaizen model files are little-endian; this machine is big-endian');
+export function encodeContainer(
+  magic: string,
+  version: number,
+  header: object,
+  tensors: readonly NamedTensor[],
+): Buffer {
+  if (endianness() !== 'LE')
+    throw new Error('Kaizen model files are little-endian; this machine is big-endian');
   const entries: TensorEntry[] = [];
   let offset = 0;
   const seen = new Set<string>();
@@ -45,7 +51,13 @@ export function encodeContainer(magic: string, version: number, header: object, 
     if (seen.has(t.name)) throw new Error(`duplicate tensor name ${t.name}`);
     seen.add(t.name);
     const bytes = t.data.byteLength;
-    entries.push({ name: t.name, dtype: t.data instanceof Int32Array ? 'int32' : 'float32', shape: t.shape, offset, bytes });
+    entries.push({
+      name: t.name,
+      dtype: t.data instanceof Int32Array ? 'int32' : 'float32',
+      shape: t.shape,
+      offset,
+      bytes,
+    });
     offset += bytes;
   }
   const json = Buffer.from(JSON.stringify({ ...header, tensors: entries }), 'utf8');

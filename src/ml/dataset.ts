@@ -122,7 +122,10 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? 'an object' : typeof value;
 }
 
-function allocate(transforms: Transforms, rows: number): { out: EncodedFeatures; slots: { numeric: boolean; slot: number }[] } {
+function allocate(
+  transforms: Transforms,
+  rows: number,
+): { out: EncodedFeatures; slots: { numeric: boolean; slot: number }[] } {
   const numericNames: string[] = [];
   const categoricalNames: string[] = [];
   const slots = transforms.features.map((t) => {
@@ -158,7 +161,11 @@ export function encodeColumns(
   transforms.features.forEach((t, f) => {
     const column = columns[t.name];
     if (!column) throw new KaizenError('InvalidInput', `${where}: column "${t.name}" is missing`);
-    if (column.length !== rows) throw new KaizenError('InvalidInput', `${where}: column "${t.name}" has ${column.length} values, expected ${rows}`);
+    if (column.length !== rows)
+      throw new KaizenError(
+        'InvalidInput',
+        `${where}: column "${t.name}" has ${column.length} values, expected ${rows}`,
+      );
     const enc = compileEncoder(t);
     const { numeric, slot } = slots[f]!;
     const target = numeric ? out.numeric : out.categorical[slot]!;
@@ -168,7 +175,10 @@ export function encodeColumns(
       const raw = column[r];
       const v = enc.encode(raw === undefined ? null : raw);
       if (v === undefined) {
-        throw new KaizenError('InvalidInput', `${where}[${r}].${t.name}: expected ${expectedType(t)}, got ${describe(raw)}`);
+        throw new KaizenError(
+          'InvalidInput',
+          `${where}[${r}].${t.name}: expected ${expectedType(t)}, got ${describe(raw)}`,
+        );
       }
       target[r * stride + offset] = v;
     }
@@ -191,17 +201,26 @@ export function encodeRows(
   const encoders = transforms.features.map(compileEncoder);
   rows.forEach((row, r) => {
     if (row === null || typeof row !== 'object' || Array.isArray(row)) {
-      throw new KaizenError('InvalidInput', `${where}[${r}]: expected an object of feature values, got ${row === null ? 'null' : describe(row)}`);
+      throw new KaizenError(
+        'InvalidInput',
+        `${where}[${r}]: expected an object of feature values, got ${row === null ? 'null' : describe(row)}`,
+      );
     }
     encoders.forEach((enc, f) => {
       const t = enc.transform;
       if (!Object.hasOwn(row, t.name) || row[t.name] === undefined) {
-        throw new KaizenError('InvalidInput', `${where}[${r}].${t.name}: missing; expected ${expectedType(t)}`);
+        throw new KaizenError(
+          'InvalidInput',
+          `${where}[${r}].${t.name}: missing; expected ${expectedType(t)}`,
+        );
       }
       const raw = row[t.name];
       const v = enc.encode(raw);
       if (v === undefined) {
-        throw new KaizenError('InvalidInput', `${where}[${r}].${t.name}: expected ${expectedType(t)}, got ${describe(raw)}`);
+        throw new KaizenError(
+          'InvalidInput',
+          `${where}[${r}].${t.name}: expected ${expectedType(t)}, got ${describe(raw)}`,
+        );
       }
       const { numeric, slot } = slots[f]!;
       if (numeric) out.numeric[r * width + slot] = v;
@@ -222,7 +241,13 @@ export function sliceEncoded(encoded: EncodedFeatures, indices: ArrayLike<number
     if (width > 0) numeric.set(encoded.numeric.subarray(r * width, r * width + width), i * width);
     for (let c = 0; c < categorical.length; c++) categorical[c]![i] = encoded.categorical[c]![r]!;
   }
-  return { rows: n, numericNames: encoded.numericNames, numeric, categoricalNames: encoded.categoricalNames, categorical };
+  return {
+    rows: n,
+    numericNames: encoded.numericNames,
+    numeric,
+    categoricalNames: encoded.categoricalNames,
+    categorical,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,7 +258,10 @@ export function sliceEncoded(encoded: EncodedFeatures, indices: ArrayLike<number
 export function classesOf(meta: { transforms: Transforms; schema?: DatasetSchema }): string[] {
   const classes = meta.transforms.classes ?? meta.schema?.classes;
   if (!classes || classes.length < 2) {
-    throw new KaizenError('TrainingFailed', `a ${meta.transforms.task} task needs at least two classes in transforms.classes or schema.classes`);
+    throw new KaizenError(
+      'TrainingFailed',
+      `a ${meta.transforms.task} task needs at least two classes in transforms.classes or schema.classes`,
+    );
   }
   return classes;
 }
@@ -245,12 +273,18 @@ export function encodeTarget(meta: DatasetMeta, values: ArrayLike<unknown>, wher
   const out = new Float32Array(n);
   if (task === 'regression') {
     const mean = meta.transforms.targetMean ?? 0;
-    const std = meta.transforms.targetStd !== undefined && meta.transforms.targetStd > 0 ? meta.transforms.targetStd : 1;
+    const std =
+      meta.transforms.targetStd !== undefined && meta.transforms.targetStd > 0
+        ? meta.transforms.targetStd
+        : 1;
     const raw = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       const y = values[i] === null ? undefined : toNumber(values[i]);
       if (y === undefined || !Number.isFinite(y)) {
-        throw new KaizenError('TrainingFailed', `${where}[${i}]: target "${meta.schema.target}" must be a finite number, got ${String(values[i])}`);
+        throw new KaizenError(
+          'TrainingFailed',
+          `${where}[${i}]: target "${meta.schema.target}" must be a finite number, got ${String(values[i])}`,
+        );
       }
       raw[i] = y;
       out[i] = (y - mean) / std;
@@ -262,7 +296,10 @@ export function encodeTarget(meta: DatasetMeta, values: ArrayLike<unknown>, wher
   for (let i = 0; i < n; i++) {
     const k = index.get(String(values[i]));
     if (k === undefined) {
-      throw new KaizenError('TrainingFailed', `${where}[${i}]: target "${meta.schema.target}" value ${String(values[i])} is not one of the classes ${JSON.stringify(classes)}`);
+      throw new KaizenError(
+        'TrainingFailed',
+        `${where}[${i}]: target "${meta.schema.target}" value ${String(values[i])} is not one of the classes ${JSON.stringify(classes)}`,
+      );
     }
     out[i] = k;
   }
@@ -278,7 +315,8 @@ export async function readDatasetMeta(datasetDir: string): Promise<DatasetMeta> 
     readJson<DatasetSchema>(path.join(datasetDir, 'schema.json')),
     readJson<Transforms>(path.join(datasetDir, 'transforms.json')),
   ]);
-  if (transforms.features.length === 0) throw new KaizenError('TrainingFailed', `${datasetDir}/transforms.json lists no features`);
+  if (transforms.features.length === 0)
+    throw new KaizenError('TrainingFailed', `${datasetDir}/transforms.json lists no features`);
   return { schema, transforms };
 }
 
@@ -304,20 +342,25 @@ export function quoteLiteral(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
 
-const NUMERIC_SQL_TYPE = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|REAL|DECIMAL.*|INT\d*)$/i;
+const NUMERIC_SQL_TYPE =
+  /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|REAL|DECIMAL.*|INT\d*)$/i;
 
 /**
  * Reads `columns` of a parquet file as JS arrays, keyed by column name. Integer and decimal
  * columns come back as doubles (not BigInt); other types as DuckDB's JS values.
  */
-export async function readParquetColumns(file: string, columns: readonly string[]): Promise<Record<string, unknown[]>> {
+export async function readParquetColumns(
+  file: string,
+  columns: readonly string[],
+): Promise<Record<string, unknown[]>> {
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   try {
     const source = `read_parquet(${quoteLiteral(file)})`;
     const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
     const types = new Map<string, string>();
-    for (const row of described.getRowObjectsJS()) types.set(String(row['column_name']), String(row['column_type']));
+    for (const row of described.getRowObjectsJS())
+      types.set(String(row['column_name']), String(row['column_type']));
     const select = columns.map((name, i) => {
       const type = types.get(name);
       if (type === undefined) throw new KaizenError('TrainingFailed', `${file} has no column "${name}"`);
@@ -338,7 +381,11 @@ export async function readParquetColumns(file: string, columns: readonly string[
 }
 
 /** Reads and encodes one split of a prepared dataset directory. */
-export async function readSplit(datasetDir: string, split: SplitName, meta?: DatasetMeta): Promise<EncodedSplit> {
+export async function readSplit(
+  datasetDir: string,
+  split: SplitName,
+  meta?: DatasetMeta,
+): Promise<EncodedSplit> {
   const m = meta ?? (await readDatasetMeta(datasetDir));
   const file = path.join(datasetDir, `${split}.parquet`);
   const names = m.transforms.features.map((t) => t.name);

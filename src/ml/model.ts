@@ -35,7 +35,10 @@ export function embeddingDim(depth: number): number {
   return Math.min(MAX_EMBEDDING_DIM, Math.max(2, Math.round(1.6 * depth ** 0.56)));
 }
 
-export function describeArchitecture(transforms: Transforms, trainSpec: Pick<TrainSpec, 'hiddenUnits' | 'seed'>): ModelArchitecture {
+export function describeArchitecture(
+  transforms: Transforms,
+  trainSpec: Pick<TrainSpec, 'hiddenUnits' | 'seed'>,
+): ModelArchitecture {
   const categorical: CategoricalInput[] = [];
   const numericFeatures: string[] = [];
   for (const t of transforms.features) {
@@ -44,7 +47,12 @@ export function describeArchitecture(transforms: Transforms, trainSpec: Pick<Tra
     } else {
       const depth = t.vocabulary.length + 1;
       const oneHot = depth <= ONE_HOT_MAX_DEPTH;
-      categorical.push({ feature: t.name, depth, encoding: oneHot ? 'oneHot' : 'embedding', width: oneHot ? depth : embeddingDim(depth) });
+      categorical.push({
+        feature: t.name,
+        depth,
+        encoding: oneHot ? 'oneHot' : 'embedding',
+        width: oneHot ? depth : embeddingDim(depth),
+      });
     }
   }
   const task = transforms.task;
@@ -94,7 +102,10 @@ tf.serialization.registerClass(OneHot);
  * (absent when there are no numeric features), then one int32 `cat_<i>` [batch, 1] per categorical
  * feature. Every initialiser is seeded from trainSpec.seed, so the same spec builds the same weights.
  */
-export function buildModel(transforms: Transforms, trainSpec: Pick<TrainSpec, 'hiddenUnits' | 'seed'>): tf.LayersModel {
+export function buildModel(
+  transforms: Transforms,
+  trainSpec: Pick<TrainSpec, 'hiddenUnits' | 'seed'>,
+): tf.LayersModel {
   const arch = describeArchitecture(transforms, trainSpec);
   if (arch.task === 'multiclass' && arch.outputUnits < 2) {
     throw new Error('a multiclass model needs transforms.classes with at least two classes');
@@ -125,10 +136,18 @@ export function buildModel(transforms: Transforms, trainSpec: Pick<TrainSpec, 'h
     branches.push(branch);
   });
   if (branches.length === 0) throw new Error('the model has no input features');
-  let x = branches.length === 1 ? branches[0]! : (tf.layers.concatenate({ name: 'features' }).apply(branches) as tf.SymbolicTensor);
+  let x =
+    branches.length === 1
+      ? branches[0]!
+      : (tf.layers.concatenate({ name: 'features' }).apply(branches) as tf.SymbolicTensor);
   arch.hiddenUnits.forEach((units, k) => {
     x = tf.layers
-      .dense({ units, activation: 'relu', name: `hidden_${k + 1}`, kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed() }) })
+      .dense({
+        units,
+        activation: 'relu',
+        name: `hidden_${k + 1}`,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: nextSeed() }),
+      })
       .apply(x) as tf.SymbolicTensor;
   });
   const output = tf.layers
@@ -145,7 +164,8 @@ export function buildModel(transforms: Transforms, trainSpec: Pick<TrainSpec, 'h
 /** Tensors in the model's input order for encoded features (the caller disposes them). */
 export function modelInputs(encoded: EncodedFeatures): tf.Tensor[] {
   const tensors: tf.Tensor[] = [];
-  if (encoded.numericNames.length > 0) tensors.push(tf.tensor2d(encoded.numeric, [encoded.rows, encoded.numericNames.length], 'float32'));
+  if (encoded.numericNames.length > 0)
+    tensors.push(tf.tensor2d(encoded.numeric, [encoded.rows, encoded.numericNames.length], 'float32'));
   for (const column of encoded.categorical) tensors.push(tf.tensor2d(column, [encoded.rows, 1], 'int32'));
   return tensors;
 }
@@ -159,7 +179,9 @@ export function predictEncoded(model: tf.LayersModel, encoded: EncodedFeatures, 
     const part = end - start === encoded.rows ? encoded : sliceRange(encoded, start, end);
     const values = tf.tidy(() => {
       const inputs = modelInputs(part);
-      return (model.predict(inputs.length === 1 ? inputs[0]! : inputs) as tf.Tensor).dataSync() as Float32Array;
+      return (
+        model.predict(inputs.length === 1 ? inputs[0]! : inputs) as tf.Tensor
+      ).dataSync() as Float32Array;
     });
     out.set(values, start * units);
   }

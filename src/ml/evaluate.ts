@@ -1,0 +1,65 @@
+// Evaluation of a trained bundle on the test split, next to the naive baseline (the training
+// split's majority class with its prior, or the training mean) scored by the same functions.
+import type { ModelBundle } from './bundle';
+import { baselineOutputs, bundleOutputs } from './bundle';
+import { classesOf, readSplit, type EncodedSplit } from './dataset';
+import { binaryCounts, binaryMetrics, multiclassMetrics, regressionMetrics } from './metrics';
+import type { EvaluationReport, Metrics, TaskKind, Transforms } from '../types';
+
+export * from './metrics';
+
+export interface ScoredOutputs {
+  metrics: Metrics;
+  details: Record<string, unknown>;
+}
+
+/** Scores raw model-shaped outputs (rows × units) against an encoded split's targets. */
+export function scoreOutputs(
+  task: TaskKind,
+  transforms: Transforms,
+  split: EncodedSplit,
+  outputs: Float32Array,
+): ScoredOutputs {
+  const y = split.target.values;
+  switch (task) {
+    case 'binary': {
+      const counts = binaryCounts(y, outputs, 0.5);
+      return { metrics: binaryMetrics(y, outputs, 0.5), details: { threshold: 0.5, confusion: counts } };
+    }
+    case 'multiclass': {
+      const classes = classesOf(split);
+      const r = multiclassMetrics(y, outputs, classes);
+      return {
+        metrics: r.metrics,
+        details: { classes, perClassRecall: r.perClassRecall, confusionMatrix: r.confusionMatrix },
+      };
+    }
+    case 'regression': {
+      const mean = transforms.targetMean ?? 0;
+      const std = transforms.targetStd !== undefined && transforms.targetStd > 0 ? transforms.targetStd : 1;
+      const predicted = Float64Array.from(outputs, (v) => v * std + mean);
+      return { metrics: regressionMetrics(split.target.raw ?? y, predicted), details: {} };
+    }
+  }
+}
+
+/** Evaluates `bundle` on `<datasetDir>/test.parquet`, encoded with the bundle's own transforms. */
+export async function evaluateModel(bundle: ModelBundle, datasetDir: string): Promise<EvaluationReport> {
+  const meta = { schema: bundle.schema, transforms: bundle.transforms };
+  const test = await readSplit(datasetDir, 'test', meta);
+  const task = bundle.transforms.task;
+  const model = scoreOutputs(task, bundle.transforms, test, bundleOutputs(bundle, test.features));
+  const baseline = scoreOutputs(
+    task,
+    bundle.transforms,
+    test,
+    baselineOutputs(bundle.baseline, test.features.rows, bundle.transforms),
+  );
+  return {
+    task,
+    rows: test.features.rows,
+    test: model.metrics,
+    baseline: baseline.metrics,
+    details: { ...model.details, baselineDetails: baseline.details },
+  };
+}

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import {
+  binaryCounts,
+  binaryMetrics,
+  confusionMatrix,
+  multiclassMetrics,
+  regressionMetrics,
+  rocAuc,
+} from '../../../src/ml/evaluate';
+
+describe('rocAuc', () => {
+  it('matches hand-computed values, with ties counted as half', () => {
+    expect(rocAuc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])).toBe(0.75);
+    // positives {0.5, 0.9} vs negatives {0.5, 0.2}: 0.5 (tie) + 1 + 1 + 1 of 4 pairs
+    expect(rocAuc([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9])).toBe(0.875);
+    expect(rocAuc([0, 1, 1, 0, 1], [0.3, 0.3, 0.3, 0.3, 0.3])).toBe(0.5);
+    expect(rocAuc([1, 1, 0, 0], [0.9, 0.8, 0.2, 0.1])).toBe(1);
+    expect(rocAuc([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9])).toBe(0);
+    expect(rocAuc([1, 1], [0.1, 0.2])).toBeNaN();
+  });
+});
+
+describe('binaryMetrics', () => {
+  const y = [1, 0, 1, 1, 0, 0];
+  const p = [0.9, 0.6, 0.4, 0.7, 0.2, 0.5];
+
+  it('matches hand-computed accuracy, precision, recall, F1, AUC, log loss and Brier', () => {
+    expect(binaryCounts(y, p)).toEqual({ tp: 2, fp: 2, tn: 1, fn: 1 });
+    const m = binaryMetrics(y, p);
+    expect(m['accuracy']).toBe(0.5);
+    expect(m['precision']).toBe(0.5);
+    expect(m['recall']).toBeCloseTo(2 / 3, 12);
+    expect(m['f1']).toBeCloseTo(4 / 7, 12);
+    expect(m['auc']).toBeCloseTo(7 / 9, 12);
+    const ll =
+      -(Math.log(0.9) + Math.log(0.4) + Math.log(0.4) + Math.log(0.7) + Math.log(0.8) + Math.log(0.5)) / 6;
+    expect(m['logLoss']).toBeCloseTo(ll, 12);
+    expect(m['brier']).toBeCloseTo(1.11 / 6, 12);
+  });
+
+  it('scores the constant baseline (the prior) with the same function', () => {
+    const prior = new Array<number>(6).fill(0.5);
+    const m = binaryMetrics(y, prior);
+    expect(m).toMatchObject({ accuracy: 0.5, precision: 0.5, recall: 1, auc: 0.5, brier: 0.25 });
+    expect(m['logLoss']).toBeCloseTo(Math.log(2), 12);
+    // a prior below the threshold predicts the negative class: precision and recall are 0, not NaN
+    const low = binaryMetrics(y, new Array<number>(6).fill(0.3));
+    expect(low).toMatchObject({ accuracy: 0.5, precision: 0, recall: 0, f1: 0 });
+  });
+
+  it('clips probabilities of 0 and 1 in log loss and omits an undefined AUC', () => {
+    const m = binaryMetrics([1, 1], [1, 0]);
+    expect(m['logLoss']).toBeCloseTo(-Math.log(1e-15) / 2, 6);
+    expect(m['auc']).toBeUndefined();
+  });
+});
+
+describe('multiclassMetrics', () => {
+  it('matches hand-computed accuracy, macro F1, per-class recall, log loss and confusion matrix', () => {
+    const labels = [0, 1, 2, 2, 1];
+    // prettier-ignore
+    const probs = [
+      0.7, 0.2, 0.1,
+      0.1, 0.5, 0.4,
+      0.2, 0.3, 0.5,
+      0.1, 0.6, 0.3,
+      0.3, 0.3, 0.4,
+    ];
+    const r = multiclassMetrics(labels, probs, ['a', 'b', 'c']);
+    expect(r.confusionMatrix).toEqual([
+      [1, 0, 0],
+      [0, 1, 1],
+      [0, 1, 1],
+    ]);
+    expect(r.metrics['accuracy']).toBe(0.6);
+    expect(r.metrics['macroF1']).toBeCloseTo(2 / 3, 12);
+    expect(r.perClassRecall).toEqual({ a: 1, b: 0.5, c: 0.5 });
+    expect(r.metrics['logLoss']).toBeCloseTo(
+      -(Math.log(0.7) + 2 * Math.log(0.5) + 2 * Math.log(0.3)) / 5,
+      12,
+    );
+  });
+
+  it('averages F1 over the classes that occur in labels or predictions', () => {
+    const r = multiclassMetrics([0, 1], [1, 0, 0, 0, 0, 1, 0, 0], ['a', 'b', 'c', 'd']);
+    expect(r.metrics).toMatchObject({ accuracy: 1, macroF1: 1 });
+    expect(r.perClassRecall).toEqual({ a: 1, b: 1 });
+    expect(confusionMatrix([0, 1, 1], [1, 1, 0], 2)).toEqual([
+      [0, 1],
+      [1, 1],
+    ]);
+  });
+});
+
+describe('regressionMetrics', () => {
+  it('matches hand-computed RMSE, MAE and R²', () => {
+    const m = regressionMetrics([3, -0.5, 2, 7], [2.5, 0, 2, 8]);
+    expect(m['rmse']).toBeCloseTo(Math.sqrt(0.375), 12);
+    expect(m['mae']).toBe(0.5);
+    expect(m['r2']).toBeCloseTo(0.9486081370449679, 12);
+  });
+
+  it('gives R² 0 for the mean predictor and handles constant labels', () => {
+    expect(regressionMetrics([1, 2, 3], [2, 2, 2])['r2']).toBe(0);
+    expect(regressionMetrics([4, 4], [4, 4])['r2']).toBe(1);
+    expect(regressionMetrics([4, 4], [3, 5])['r2']).toBe(0);
+  });
+});

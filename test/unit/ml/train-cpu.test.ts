@@ -1,0 +1,3 @@
+import { reproducibilitySuite } from './reproducibility';
+
+reproducibilitySuite('cpu');

@@ -1,0 +1,174 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../../src/ml/backend';
+import { disposeBundle } from '../../../src/ml/bundle';
+import {
+  deserializeCheckpoint,
+  serializeCheckpoint,
+  trainModel,
+  validateTrainSpec,
+  type ProgressReport,
+} from '../../../src/ml/train';
+import { KaizenError } from '../../../src/errors';
+import { makeFlightsDataset, type BuiltDataset } from './make-dataset';
+import { spec, trainCollecting, weightBits } from './reproducibility';
+
+let root: string;
+let binary: BuiltDataset;
+
+beforeAll(async () => {
+  await selectBackend('cpu');
+  root = await mkdtemp(path.join(os.tmpdir(), 'kaizen-ml-train-'));
+  binary = await makeFlightsDataset(path.join(root, 'binary'), { rows: 2500 });
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('trainModel', () => {
+  it('reports heartbeats every N batches, yields to the event loop between them, and a checkpoint every epoch', async () => {
+    const reports: ProgressReport[] = [];
+    const loopTurns: string[] = [];
+    const turnsSeenAtHeartbeat: number[] = [];
+    const result = await trainModel({
+      datasetDir: binary.dir,
+      trainSpec: spec('cpu', { epochs: 2, batchSize: 100, heartbeatEveryBatches: 5 }),
+      onProgress: async (p) => {
+        reports.push(p);
+        if (p.batch === undefined) return;
+        turnsSeenAtHeartbeat.push(loopTurns.length);
+        setImmediate(() => loopTurns.push(`${p.epoch}:${p.batch}`));
+      },
+    });
+    // 1750 training rows / 100 = 18 batches: heartbeats after batches 5, 10, 15, then the epoch report
+    const shape = reports.map((r) => (r.batch === undefined ? `epoch ${r.epoch}` : `${r.epoch}:${r.batch}`));
+    expect(shape).toEqual(['1:5', '1:10', '1:15', 'epoch 1', '2:5', '2:10', '2:15', 'epoch 2']);
+    expect(reports.filter((r) => r.checkpoint).map((r) => r.epoch)).toEqual([1, 2]);
+    expect(reports.every((r) => r.epochs === 2 && Number.isFinite(r.metrics['loss']))).toBe(true);
+    expect(reports.find((r) => r.batch)!.checkpoint).toBeUndefined();
+    expect(Object.keys(reports[3]!.metrics).sort()).toEqual(['loss', 'valAccuracy', 'valAuc', 'valLoss']);
+    // each heartbeat's setImmediate ran before training went on to the next heartbeat
+    expect(turnsSeenAtHeartbeat).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(loopTurns).toEqual(['1:5', '1:10', '1:15', '2:5', '2:10', '2:15']);
+    expect(result.summary).toMatchObject({ backend: 'cpu', epochs: 2, resumedFromEpoch: null });
+    expect(result.summary.samplesPerSecond).toBeGreaterThan(0);
+    expect(result.summary.history.map((h) => h.epoch)).toEqual([1, 2]);
+    expect(result.model.metadata).toMatchObject({
+      task: 'binary',
+      classes: ['false', 'true'],
+      target: 'late',
+    });
+    disposeBundle(result.model);
+  });
+
+  it('stops within one batch when the signal is aborted, rejects with an AbortError and frees its tensors', async () => {
+    const before = tf.memory().numTensors;
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const run = trainModel({
+      datasetDir: binary.dir,
+      trainSpec: spec('cpu', { epochs: 3, batchSize: 100, heartbeatEveryBatches: 1 }),
+      signal: controller.signal,
+      onProgress: async (p) => {
+        seen.push(`${p.epoch}:${p.batch ?? 'end'}`);
+        if (p.epoch === 2 && p.batch === 3) controller.abort();
+      },
+    });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(seen.at(-1)).toBe('2:3');
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('fails with TrainingFailed naming the epoch when the loss becomes NaN', async () => {
+    const run = trainModel({
+      datasetDir: binary.dir,
+      trainSpec: spec('cpu', { learningRate: 1e38, epochs: 3 }),
+    });
+    await expect(run).rejects.toBeInstanceOf(KaizenError);
+    await expect(run).rejects.toMatchObject({
+      type: 'TrainingFailed',
+      message: expect.stringMatching(/^loss became (NaN|infinite) at epoch \d+; lower train.learningRate$/),
+    });
+  });
+
+  it('stops early after `patience` epochs without improvement and returns the best epoch weights', async () => {
+    const { result, checkpoints } = await trainCollecting(
+      binary.dir,
+      spec('cpu', { epochs: 30, patience: 2, learningRate: 0.05 }),
+    );
+    const { epochs, bestEpoch, history } = result.summary;
+    expect(epochs).toBeLessThan(30);
+    expect(epochs).toBe(bestEpoch + 2);
+    const losses = history.map((h) => h.valLoss!);
+    expect(Math.min(...losses)).toBe(losses[bestEpoch - 1]);
+    // the returned weights are the best epoch's, not the last epoch's
+    const last = deserializeCheckpoint(checkpoints.get(epochs)!);
+    expect(last.state.stopped).toBe(true);
+    const best = last.best!.map((t) => Array.from(new Uint32Array(t.data.slice().buffer)));
+    expect(weightBits(result).map((w) => Array.from(w))).toEqual(best);
+    expect(weightBits(result).map((w) => Array.from(w))).not.toEqual(
+      last.weights.map((t) => Array.from(new Uint32Array(t.data.slice().buffer))),
+    );
+    // resuming a finished run trains nothing and returns the same model
+    const again = await trainModel({
+      datasetDir: binary.dir,
+      trainSpec: spec('cpu', { epochs: 30, patience: 2, learningRate: 0.05 }),
+      resume: checkpoints.get(epochs)!,
+    });
+    expect(again.summary).toMatchObject({ epochs, bestEpoch, resumedFromEpoch: epochs });
+    expect(weightBits(again)).toEqual(weightBits(result));
+    disposeBundle(result.model);
+    disposeBundle(again.model);
+  });
+
+  it('refuses a checkpoint from another spec, and a corrupted one', async () => {
+    const { result, checkpoints } = await trainCollecting(binary.dir, spec('cpu', { epochs: 1 }));
+    disposeBundle(result.model);
+    const ck = checkpoints.get(1)!;
+    expect(serializeCheckpoint(deserializeCheckpoint(ck)).equals(ck)).toBe(true);
+    await expect(
+      trainModel({ datasetDir: binary.dir, trainSpec: spec('cpu', { seed: 99 }), resume: ck }),
+    ).rejects.toMatchObject({
+      type: 'TrainingFailed',
+      message: expect.stringContaining('different dataset'),
+    });
+    const tampered = Buffer.from(ck);
+    tampered[tampered.length - 100]! ^= 1;
+    expect(() => deserializeCheckpoint(tampered)).toThrow(
+      expect.objectContaining({ type: 'ArtifactIntegrity' }),
+    );
+    await expect(
+      trainModel({ datasetDir: binary.dir, trainSpec: spec('cpu'), resume: tampered }),
+    ).rejects.toMatchObject({ type: 'ArtifactIntegrity' });
+  });
+
+  it('rejects a bad train spec naming the field', () => {
+    expect(() => validateTrainSpec(spec('cpu', { batchSize: 0 }))).toThrow(
+      'train.batchSize must be a positive integer',
+    );
+    expect(() => validateTrainSpec(spec('cpu', { learningRate: -1 }))).toThrow('train.learningRate');
+    expect(() => validateTrainSpec(spec('cpu', { hiddenUnits: [8, 0] }))).toThrow('train.hiddenUnits');
+  });
+
+  it('trains multiclass and regression models', async () => {
+    const multi = await makeFlightsDataset(path.join(root, 'multi'), { rows: 1500, task: 'multiclass' });
+    const m = await trainModel({ datasetDir: multi.dir, trainSpec: spec('cpu', { epochs: 2 }) });
+    expect(m.model.metadata.classes).toEqual(['early', 'late', 'on_time']);
+    expect(m.model.model.outputs[0]!.shape).toEqual([null, 3]);
+    expect(Object.keys(m.summary.history[1]!.metrics)).toEqual(['valAccuracy']);
+    disposeBundle(m.model);
+
+    const reg = await makeFlightsDataset(path.join(root, 'reg'), { rows: 1500, task: 'regression' });
+    const r = await trainModel({ datasetDir: reg.dir, trainSpec: spec('cpu', { epochs: 2 }) });
+    expect(r.model.model.outputs[0]!.shape).toEqual([null, 1]);
+    expect(r.summary.history[1]!.metrics['valRmse']).toBeGreaterThan(0);
+    expect(r.model.baseline).toEqual({
+      task: 'regression',
+      mean: expect.closeTo(reg.transforms.targetMean!, 6),
+    });
+    disposeBundle(r.model);
+  });
+});
