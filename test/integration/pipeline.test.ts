@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../src/registry/registry';
 import { createObjectStore } from '../../src/storage/object-store';
@@ -29,6 +30,23 @@ describe('trainingPipeline end to end (real Temporal, MinIO, DuckDB, tfjs)', () 
     expect(v.artifactUri).toMatch(/models\/it-flights\/1\//);
     await expect(registry.loadArtifact(v)).resolves.toBeInstanceOf(Buffer);
 
+    const list = await runCli(['models', 'list', 'it-flights', '--json'], stackEnv());
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout)).toMatchObject({ model: 'it-flights', aliases: { production: 1 }, versions: [{ version: 1, aliases: ['production'] }] });
+    const show = await runCli(['models', 'show', 'it-flights', 'production', '--json'], stackEnv());
+    expect(show.code, show.stderr).toBe(0);
+    const shown = JSON.parse(show.stdout);
+    expect(shown.lineage).toMatchObject({ dataVersion: result.dataVersion, workflowId: 'it-flights-1', approval: { by: 'auto' } });
+    expect(Object.keys(shown.lineage.libraries)).toEqual(expect.arrayContaining(['node', '@tensorflow/tfjs', '@temporalio/worker', 'tfjs-backend']));
+    expect(shown.lineage.code.packageVersion).toBe('0.1.0');
+    expect(shown.lineage.hyperParameters).toMatchObject({ hiddenUnits: [16], epochs: 3, seed: 7 });
+    expect(shown.aliasHistory[0]).toMatchObject({ alias: 'production', from: null, to: 1 });
+    const human = await runCli(['models', 'show', 'it-flights'], stackEnv());
+    expect(human.stdout).toMatch(/it-flights version 1 \[production\]/);
+    const missing = await runCli(['models', 'show', 'it-flights', '7'], stackEnv());
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr.trim()).toBe('kaizen: model "it-flights" has no version 7');
+
     const status = await runCli(['pipeline', 'status', 'it-flights-1', '--json'], stackEnv());
     expect(status.code).toBe(0);
     expect(JSON.parse(status.stdout).result.outcome).toBe('promoted');
@@ -55,5 +73,18 @@ describe('trainingPipeline end to end (real Temporal, MinIO, DuckDB, tfjs)', () 
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/train\.epochs/);
     expect(res.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('names a missing data file and an unparsable spec, exiting non-zero within seconds', async () => {
+    const base = smallFlightsSpec('it-nofile');
+    const spec = writeSpec({ ...base, data: { ...(base.data as object), source: 'missing/flights.parquet' } });
+    const res = await runCli(['pipeline', 'run', spec, '--wait'], stackEnv(), 30_000);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr.trim()).toMatch(/^kaizen: data file .*missing\/flights\.parquet does not exist/);
+    const bad = writeSpec({}, 'bad.json');
+    writeFileSync(bad, '{ "model": "x", ');
+    const res2 = await runCli(['pipeline', 'run', bad], stackEnv(), 30_000);
+    expect(res2.code).not.toBe(0);
+    expect(res2.stderr.trim()).toMatch(/^kaizen: spec file .*bad\.json is not valid JSON/);
   });
 });
