@@ -2,6 +2,7 @@ import { createDataActivities } from './data';
 import type { ActivityDeps } from './deps';
 import { createEvaluationActivities } from './evaluation';
 import { createRegistryActivities } from './registry';
+import { createServingActivities } from './serving';
 import { createTrainingActivities } from './training';
 
 export type { ActivityDeps } from './deps';
@@ -13,6 +14,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createTrainingActivities(deps),
     ...createEvaluationActivities(deps),
     ...createRegistryActivities(deps),
+    ...createServingActivities(deps),
   };
 }
 

@@ -117,8 +117,9 @@ export interface ColumnSchema {
   /** DuckDB type name of the column after `derive`. */
   sqlType: string;
   /**
-   * Type of the column in the prepared parquet splits: DOUBLE for numeric and boolean (0/1) features
-   * and regression targets, VARCHAR for categorical features and classification labels (the class strings).
+   * DuckDB type of the column in the prepared parquet splits: integer and BOOLEAN columns as they
+   * are, other numerics (and regression targets) as DOUBLE, categoricals as VARCHAR; a class label as
+   * BOOLEAN / integer / VARCHAR, so that `classes.indexOf(String(value))` is its class index.
    */
   storedType?: string;
 }

@@ -18,6 +18,7 @@ import {
   type ApprovalDecision,
   type ApprovalEvidence,
   type EvaluationReport,
+  type LoadTestSpec,
   type ModelVersion,
   type PipelineInput,
   type PipelineResult,
@@ -234,6 +235,36 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
       return finish();
     }
     result.outcome = 'registered';
+
+    enter('staging');
+    const served = await timed('staging', () =>
+      heavy.deployToStaging({
+        model: spec.model,
+        version: version.version,
+        bundleUri: trained.bundleUri,
+        bundleSha256: trained.bundleSha256,
+        dataset,
+        workflowId,
+      }),
+    );
+    if (!served.passed) {
+      result.outcome = 'rejected';
+      result.gate = { passed: false, reasons: served.reasons };
+      return finish();
+    }
+
+    if (spec.loadTest !== false) {
+      enter('load_testing');
+      const load = await timed('load_test', () =>
+        heavy.loadTestStaging({ model: spec.model, version: version.version, dataset, loadTest: spec.loadTest as LoadTestSpec }),
+      );
+      result.loadTest = { rps: load.metrics.rps, p99Ms: load.metrics.p99Ms, errorRate: load.metrics.errorRate, passed: load.passed };
+      if (!load.passed) {
+        result.outcome = 'rejected';
+        result.gate = { passed: false, reasons: load.reasons };
+        return finish();
+      }
+    }
 
     enter('awaiting_approval');
     const approval = await timed('approval', () =>

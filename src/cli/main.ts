@@ -7,6 +7,7 @@ import { createOutput, reportError } from './output';
 import { pipelineStatus, runPipeline } from './pipeline';
 import { dataPrepare } from './data';
 import { approveCommand } from './approve';
+import { parseModelList, predictCommand, serveCommand } from './serve';
 
 /** Builds the CLI; each action returns the exit code. */
 export function buildProgram(setExit: (code: number) => void): Command {
@@ -111,6 +112,30 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(
       action(async (model: string, ref: string | undefined, o: { json?: boolean }) =>
         modelsShow(cfg(), model, ref ?? 'latest', createOutput(Boolean(o.json))),
+      ),
+    );
+
+  program
+    .command('serve')
+    .description('run a model server for the production or staging alias until SIGINT/SIGTERM')
+    .addOption(new Option('--env <env>', 'the alias to serve').choices(['production', 'staging']).makeOptionMandatory())
+    .option('--port <n>', 'port (default: from KAIZEN_<ENV>_URL)', (v) => Number(v))
+    .option('--host <host>', 'interface to listen on (default: from KAIZEN_<ENV>_URL)')
+    .option('--models <list>', 'comma-separated models to load at start (readiness waits for them)')
+    .action(
+      action(async (o: { env: 'production' | 'staging'; port?: number; host?: string; models?: string }) =>
+        serveCommand(cfg(), { env: o.env, port: o.port, host: o.host, models: parseModelList(o.models) }),
+      ),
+    );
+  program
+    .command('predict <model>')
+    .description("predictions from the env's model server")
+    .requiredOption('--input <json>', 'one JSON object of feature values, an array of them, or @file.json')
+    .addOption(new Option('--env <env>', 'which server').choices(['production', 'staging']).default('production'))
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (model: string, o: { input: string; env: 'production' | 'staging'; json?: boolean }) =>
+        predictCommand(cfg(), model, { input: o.input, env: o.env }, createOutput(Boolean(o.json))),
       ),
     );
 

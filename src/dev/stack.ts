@@ -123,8 +123,7 @@ export function stackOptionsFromConfig(cfg: KaizenConfig): StackOptions {
     },
     namespace: cfg.temporal.namespace,
     workers: defaultWorkers(),
-    // becomes defaultServers(cfg) once `kaizen serve` exists
-    servers: [],
+    servers: defaultServers(cfg),
   };
 }
 

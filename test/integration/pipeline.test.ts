@@ -15,7 +15,7 @@ describe('trainingPipeline end to end (real Temporal, MinIO, DuckDB, tfjs)', () 
     expect(result.outcome).toBe('promoted');
     expect(result.version).toBe(1);
     expect(result.dataVersion).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(result.stages.map((s) => s.name)).toEqual(['prepare', 'train', 'evaluate', 'gate', 'register', 'approval', 'promote']);
+    expect(result.stages.map((s) => s.name)).toEqual(['prepare', 'train', 'evaluate', 'gate', 'register', 'staging', 'approval', 'promote']);
     expect(result.approval).toMatchObject({ decision: 'approve', by: 'auto', automatic: true });
     expect(result.metrics?.test.auc).toBeGreaterThan(0.5);
     expect(result.metrics?.baseline.auc).toBeCloseTo(0.5, 5);
@@ -32,7 +32,7 @@ describe('trainingPipeline end to end (real Temporal, MinIO, DuckDB, tfjs)', () 
 
     const list = await runCli(['models', 'list', 'it-flights', '--json'], stackEnv());
     expect(list.code, list.stderr).toBe(0);
-    expect(JSON.parse(list.stdout)).toMatchObject({ model: 'it-flights', aliases: { production: 1 }, versions: [{ version: 1, aliases: ['production'] }] });
+    expect(JSON.parse(list.stdout)).toMatchObject({ model: 'it-flights', aliases: { production: 1, staging: 1 }, versions: [{ version: 1, aliases: ['production', 'staging'] }] });
     const show = await runCli(['models', 'show', 'it-flights', 'production', '--json'], stackEnv());
     expect(show.code, show.stderr).toBe(0);
     const shown = JSON.parse(show.stdout);
@@ -40,9 +40,9 @@ describe('trainingPipeline end to end (real Temporal, MinIO, DuckDB, tfjs)', () 
     expect(Object.keys(shown.lineage.libraries)).toEqual(expect.arrayContaining(['node', '@tensorflow/tfjs', '@temporalio/worker', 'tfjs-backend']));
     expect(shown.lineage.code.packageVersion).toBe('0.1.0');
     expect(shown.lineage.hyperParameters).toMatchObject({ hiddenUnits: [16], epochs: 3, seed: 7 });
-    expect(shown.aliasHistory[0]).toMatchObject({ alias: 'production', from: null, to: 1 });
+    expect(shown.aliasHistory.map((h: { alias: string }) => h.alias)).toEqual(['staging', 'production']);
     const human = await runCli(['models', 'show', 'it-flights'], stackEnv());
-    expect(human.stdout).toMatch(/it-flights version 1 \[production\]/);
+    expect(human.stdout).toMatch(/it-flights version 1 \[production, staging\]/);
     const missing = await runCli(['models', 'show', 'it-flights', '7'], stackEnv());
     expect(missing.code).not.toBe(0);
     expect(missing.stderr.trim()).toBe('kaizen: model "it-flights" has no version 7');

@@ -27,7 +27,10 @@ describe('stackOptionsFromConfig', () => {
       { name: 'worker-pipeline', queues: ['kaizen-pipeline'] },
       { name: 'worker-training', queues: ['kaizen-training'] },
     ]);
-    expect(o.servers).toEqual([]);
+    expect(o.servers).toEqual([
+      { name: 'server-production', env: 'production', port: 8080 },
+      { name: 'server-staging', env: 'staging', port: 8081 },
+    ]);
   });
 
   it('follows the configured ports', () => {
@@ -79,6 +82,8 @@ describe('stack without processes', () => {
         'minio-console',
         'worker-pipeline',
         'worker-training',
+        'server-production',
+        'server-staging',
       ]);
       expect(status.components.every((c) => c.pid === null && !c.healthy)).toBe(true);
       expect(status.components[0]).toEqual({

@@ -1,0 +1,72 @@
+// Prometheus metrics of one model server, in a registry of its own (never prom-client's global
+// one, so several servers in one process — tests, canaries — do not mix their counts).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Label value for a request whose model is not served, so random names cannot grow the series. */
+export const UNKNOWN_MODEL = '_unknown';
+/** Label value for a request that was answered before any version was chosen. */
+export const NO_VERSION = 'none';
+
+export interface ServingMetrics {
+  registry: Registry;
+  requests: Counter<'model' | 'version' | 'status'>;
+  latency: Histogram<'model' | 'version' | 'status'>;
+  instances: Counter<'model' | 'version'>;
+  loads: Counter<'model' | 'version' | 'result'>;
+  loadSeconds: Histogram<'model' | 'result'>;
+  refreshErrors: Counter<'model'>;
+  loadedVersion: Gauge<'model'>;
+}
+
+export function createServingMetrics(options: { env: string; defaultMetrics?: boolean }): ServingMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ env: options.env });
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    requests: new Counter({
+      name: 'kaizen_predict_requests_total',
+      help: 'Predict requests by model, served version and HTTP status.',
+      labelNames: ['model', 'version', 'status'],
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'kaizen_predict_duration_seconds',
+      help: 'Predict request latency, from the request arriving to the response being sent.',
+      labelNames: ['model', 'version', 'status'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    instances: new Counter({
+      name: 'kaizen_predict_instances_total',
+      help: 'Instances predicted (a request may carry several).',
+      labelNames: ['model', 'version'],
+      registers: [registry],
+    }),
+    loads: new Counter({
+      name: 'kaizen_model_loads_total',
+      help: 'Model load attempts (download, sha256 check, warm-up) by result: success or failure.',
+      labelNames: ['model', 'version', 'result'],
+      registers: [registry],
+    }),
+    loadSeconds: new Histogram({
+      name: 'kaizen_model_load_duration_seconds',
+      help: 'Time to download, verify, build and warm up a model version.',
+      labelNames: ['model', 'result'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    refreshErrors: new Counter({
+      name: 'kaizen_model_refresh_errors_total',
+      help: 'Failed polls of the registry (the loaded version keeps serving).',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
+    loadedVersion: new Gauge({
+      name: 'kaizen_model_loaded_version',
+      help: 'Version of each model this server answers with (absent when none is loaded).',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,497 @@
+// The models a server answers with, one per model name: the version the registry's alias (the
+// server's env) points to. Loads lazily on the first request or eagerly for pinned models; a
+// poller (and the admin reload) follows the alias and hot-swaps: the new version is downloaded,
+// checked against its recorded sha256, built and warmed up while the old one keeps serving; then
+// one assignment swaps them, and the old one is disposed when its last in-flight request ends.
+// A version that fails to load never replaces the one serving.
+import type { FastifyBaseLogger } from 'fastify';
+import { KaizenError, errorMessage, isKaizenError, type ErrorType } from '../errors';
+import { currentBackend } from '../ml/backend';
+import { deserializeBundle, disposeBundle, predict, type ModelBundle, type Prediction } from '../ml/bundle';
+import type { ModelVersion, RegistryDocument } from '../types';
+import type { ServingMetrics } from './metrics';
+import { describeInputSchema, warmUpInstance, type InputSchema } from './schema';
+
+/** What the host needs of the registry (ModelRegistry satisfies it). */
+export interface ModelSource {
+  read(model: string): Promise<RegistryDocument | null>;
+  /** The artifact's bytes, refused (ArtifactIntegrity) unless they match the recorded sha256. */
+  loadArtifact(version: ModelVersion): Promise<Buffer>;
+}
+
+export type HostLogger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
+
+/** A loaded, warmed-up model version. Immutable; shared by every request that leased it. */
+export interface ServedModel {
+  readonly name: string;
+  readonly version: ModelVersion;
+  readonly bundle: ModelBundle;
+  readonly inputSchema: InputSchema;
+  readonly loadedAt: Date;
+}
+
+/** A model held for one request: it is not disposed before `release()`. */
+export interface ModelLease {
+  readonly model: ServedModel;
+  release(): void;
+}
+
+export interface LoadError {
+  type: ErrorType;
+  message: string;
+  /** The version that failed, when the failure was a load. */
+  version: number | null;
+  at: string;
+}
+
+export interface RefreshOutcome {
+  model: string;
+  alias: string;
+  previousVersion: number | null;
+  /** The version serving after the refresh (null: none). */
+  version: number | null;
+  changed: boolean;
+  /** Why the alias's version is not the one serving (the old one kept serving), if so. */
+  error: KaizenError | null;
+}
+
+export interface ModelStatus {
+  model: string;
+  alias: string;
+  pinned: boolean;
+  version: number | null;
+  artifact_sha256: string | null;
+  loaded_at: string | null;
+  in_flight: number;
+  last_checked_at: string | null;
+  load_failures: number;
+  last_error: LoadError | null;
+}
+
+/** GET /admin/models */
+export interface HostStatus {
+  alias: string;
+  backend: string | null;
+  /** Swapped-out versions still finishing requests. */
+  retiring: number;
+  models: ModelStatus[];
+}
+
+export interface Readiness {
+  ready: boolean;
+  models: { model: string; version: number | null; ready: boolean; error: string | null }[];
+}
+
+export interface ModelHostOptions {
+  source: ModelSource;
+  /** Registry alias this server follows: its env, `production` or `staging`. */
+  alias: string;
+  metrics: ServingMetrics;
+  log: HostLogger;
+  /** Loaded at start; readiness waits for them. */
+  pinned?: readonly string[];
+  /** Registry poll period; 0 disables the poller (admin reload still works). Default 2000. */
+  refreshIntervalMs?: number;
+  /** How long a failed lazy load is answered from memory before the registry is asked again. Default 1000. */
+  missCacheMs?: number;
+}
+
+class LoadedModel implements ServedModel {
+  refs = 0;
+  retired = false;
+  disposed = false;
+
+  constructor(
+    readonly name: string,
+    readonly version: ModelVersion,
+    readonly bundle: ModelBundle,
+    readonly inputSchema: InputSchema,
+    readonly loadedAt: Date,
+  ) {}
+}
+
+interface ModelState {
+  name: string;
+  pinned: boolean;
+  current: LoadedModel | null;
+  lastError: LoadError | null;
+  /** A version whose load failed; the poller does not retry it until its registry entry changes. */
+  failed: { version: number; sha256: string } | null;
+  loadFailures: number;
+  lastCheckedAt: Date | null;
+  refreshing: Promise<RefreshOutcome> | null;
+}
+
+const MAX_MISSES = 1000;
+
+export class ModelHost {
+  readonly alias: string;
+  private readonly source: ModelSource;
+  private readonly metrics: ServingMetrics;
+  private readonly log: HostLogger;
+  private readonly refreshIntervalMs: number;
+  private readonly missCacheMs: number;
+  private readonly states = new Map<string, ModelState>();
+  private readonly misses = new Map<string, { at: number; error: KaizenError }>();
+  /** Swapped-out versions still held by in-flight requests. */
+  private readonly retiring = new Set<LoadedModel>();
+  private timer: NodeJS.Timeout | null = null;
+  private polling: Promise<unknown> | null = null;
+  private closed = false;
+
+  constructor(options: ModelHostOptions) {
+    this.source = options.source;
+    this.alias = options.alias;
+    this.metrics = options.metrics;
+    this.log = options.log;
+    this.refreshIntervalMs = options.refreshIntervalMs ?? 2000;
+    this.missCacheMs = options.missCacheMs ?? 1000;
+    for (const name of options.pinned ?? []) this.states.set(name, newState(name, true));
+  }
+
+  /** Starts the eager loads (not awaited: readiness reports them) and the poller. */
+  start(): void {
+    for (const st of this.states.values()) if (st.pinned) void this.refresh(st.name);
+    if (this.refreshIntervalMs > 0 && !this.timer) {
+      this.timer = setInterval(() => this.poll(), this.refreshIntervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Stops polling, waits for loads in progress, disposes every model. Call after requests drained. */
+  async stop(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.allSettled([...this.states.values()].map((s) => s.refreshing));
+    for (const st of this.states.values()) {
+      if (st.current) this.dispose(st.current);
+      st.current = null;
+    }
+    for (const m of this.retiring) this.dispose(m);
+    this.retiring.clear();
+  }
+
+  /** The model serving `name`, loading it first if needed. 404 ModelNotFound or 503 NotReady otherwise. */
+  async acquire(name: string): Promise<ModelLease> {
+    const loaded = this.states.get(name)?.current;
+    if (loaded) return this.lease(loaded);
+    if (this.closed) throw new KaizenError('NotReady', 'the server is shutting down');
+    const miss = this.misses.get(name);
+    if (miss && Date.now() - miss.at < this.missCacheMs) throw miss.error;
+    const outcome = await this.refresh(name);
+    const now = this.states.get(name)?.current;
+    if (now) return this.lease(now);
+    const cause = outcome.error ?? new KaizenError('NotReady', `model "${name}" is not loaded`);
+    const error =
+      cause.type === 'ModelNotFound' || cause.type === 'NotReady'
+        ? cause
+        : new KaizenError('NotReady', `model "${name}" is not loaded: ${cause.message}`);
+    if (this.misses.size >= MAX_MISSES) this.misses.clear();
+    this.misses.set(name, { at: Date.now(), error });
+    throw error;
+  }
+
+  /** The loaded model, without loading (info and status). */
+  peek(name: string): ServedModel | null {
+    return this.states.get(name)?.current ?? null;
+  }
+
+  /** Whether `name` is served (pinned or loaded): its name may label metrics. */
+  serves(name: string): boolean {
+    return this.states.has(name);
+  }
+
+  /**
+   * Reads the registry and brings `name` to the version its alias points to. Concurrent calls
+   * share one refresh; `force` runs a new one after it and retries a version that failed before.
+   */
+  refresh(name: string, options: { force?: boolean } = {}): Promise<RefreshOutcome> {
+    let st = this.states.get(name);
+    if (!st) {
+      st = newState(name, false);
+      this.states.set(name, st);
+    }
+    const state = st;
+    if (state.refreshing && !options.force) return state.refreshing;
+    if (options.force) this.misses.delete(name);
+    const previous = state.refreshing ?? Promise.resolve();
+    const run = previous
+      .catch(() => undefined)
+      .then(() => this.doRefresh(state, Boolean(options.force)))
+      .finally(() => {
+        if (state.refreshing === run) state.refreshing = null;
+        // a model that is neither pinned nor loaded is not served: forget it
+        if (!state.pinned && !state.current && !state.refreshing && this.states.get(name) === state) {
+          this.states.delete(name);
+        }
+      });
+    state.refreshing = run;
+    return run;
+  }
+
+  status(): HostStatus {
+    return {
+      alias: this.alias,
+      backend: currentBackend()?.name ?? null,
+      retiring: this.retiring.size,
+      models: [...this.states.values()]
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((st) => ({
+          model: st.name,
+          alias: this.alias,
+          pinned: st.pinned,
+          version: st.current?.version.version ?? null,
+          artifact_sha256: st.current?.version.artifactSha256 ?? null,
+          loaded_at: st.current?.loadedAt.toISOString() ?? null,
+          in_flight: st.current?.refs ?? 0,
+          last_checked_at: st.lastCheckedAt?.toISOString() ?? null,
+          load_failures: st.loadFailures,
+          last_error: st.lastError,
+        })),
+    };
+  }
+
+  /** Ready when every pinned model and every model served so far has a loaded version. */
+  readiness(): Readiness {
+    const models = [...this.states.values()]
+      .filter((st) => st.pinned || st.current)
+      .map((st) => ({
+        model: st.name,
+        version: st.current?.version.version ?? null,
+        ready: st.current !== null,
+        error: st.current ? null : (st.lastError?.message ?? 'loading'),
+      }));
+    return { ready: !this.closed && models.every((m) => m.ready), models };
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private poll(): void {
+    if (this.polling || this.closed) return;
+    const names = [...this.states.values()].filter((s) => s.pinned || s.current).map((s) => s.name);
+    this.polling = Promise.allSettled(names.map((n) => this.refresh(n))).finally(() => (this.polling = null));
+  }
+
+  private lease(model: LoadedModel): ModelLease {
+    model.refs++;
+    let released = false;
+    return {
+      model,
+      release: () => {
+        if (released) return;
+        released = true;
+        model.refs--;
+        if (model.retired && model.refs === 0) {
+          this.retiring.delete(model);
+          this.dispose(model);
+        }
+      },
+    };
+  }
+
+  private async doRefresh(st: ModelState, force: boolean): Promise<RefreshOutcome> {
+    const name = st.name;
+    const previousVersion = st.current?.version.version ?? null;
+    const outcome = (error: KaizenError | null): RefreshOutcome => {
+      const version = st.current?.version.version ?? null;
+      return {
+        model: name,
+        alias: this.alias,
+        previousVersion,
+        version,
+        changed: version !== previousVersion,
+        error,
+      };
+    };
+    if (this.closed) return outcome(new KaizenError('NotReady', 'the server is shutting down'));
+
+    let doc: RegistryDocument | null;
+    try {
+      doc = await this.source.read(name);
+    } catch (err) {
+      const error = asKaizenError(err, 'StorageUnavailable');
+      this.metrics.refreshErrors.inc({ model: name });
+      st.lastError = loadError(error, null);
+      this.log.warn(
+        { model: name, err: error.message },
+        previousVersion === null
+          ? 'registry read failed'
+          : `registry poll failed; version ${previousVersion} keeps serving`,
+      );
+      return outcome(error);
+    }
+    st.lastCheckedAt = new Date();
+    if (!doc) {
+      const error = new KaizenError('ModelNotFound', `no model "${name}" in the registry`);
+      st.lastError = loadError(error, null);
+      return outcome(error);
+    }
+
+    const target = doc.aliases[this.alias];
+    if (target === undefined) {
+      const error = new KaizenError('ModelNotFound', `model "${name}" has no "${this.alias}" alias`);
+      st.lastError = loadError(error, null);
+      if (st.current) {
+        // the alias was removed: the model is switched off on this server
+        this.log.warn(
+          { model: name, version: previousVersion },
+          `alias "${this.alias}" removed; model unloaded`,
+        );
+        this.unload(st);
+      }
+      return outcome(error);
+    }
+    const entry = doc.versions.find((v) => v.version === target);
+    if (!entry) {
+      const error = new KaizenError(
+        'ModelNotFound',
+        `alias "${this.alias}" of model "${name}" points to version ${target}, which the registry does not list`,
+      );
+      st.lastError = loadError(error, target);
+      return outcome(error);
+    }
+    if (
+      st.current &&
+      st.current.version.version === entry.version &&
+      st.current.version.artifactSha256 === entry.artifactSha256
+    ) {
+      st.failed = null;
+      st.lastError = null;
+      return outcome(null);
+    }
+    if (
+      !force &&
+      st.failed &&
+      st.failed.version === entry.version &&
+      st.failed.sha256 === entry.artifactSha256
+    ) {
+      return outcome(st.lastError ? new KaizenError(st.lastError.type, st.lastError.message) : null);
+    }
+
+    const started = performance.now();
+    let loaded: LoadedModel;
+    try {
+      loaded = await this.load(name, entry);
+    } catch (err) {
+      const error = asKaizenError(err, 'ArtifactIntegrity');
+      this.metrics.loads.inc({ model: name, version: String(entry.version), result: 'failure' });
+      this.metrics.loadSeconds.observe(
+        { model: name, result: 'failure' },
+        (performance.now() - started) / 1000,
+      );
+      st.failed = { version: entry.version, sha256: entry.artifactSha256 };
+      st.loadFailures++;
+      st.lastError = loadError(error, entry.version);
+      this.log.error(
+        { model: name, version: entry.version, serving: previousVersion, err: error.message },
+        previousVersion === null
+          ? 'model load failed; nothing is serving this model'
+          : `model load failed; version ${previousVersion} keeps serving`,
+      );
+      return outcome(error);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    if (this.closed) {
+      this.dispose(loaded);
+      return outcome(new KaizenError('NotReady', 'the server is shutting down'));
+    }
+    this.metrics.loads.inc({ model: name, version: String(entry.version), result: 'success' });
+    this.metrics.loadSeconds.observe({ model: name, result: 'success' }, seconds);
+    this.swap(st, loaded);
+    st.failed = null;
+    st.lastError = null;
+    this.misses.delete(name);
+    this.log.info(
+      { model: name, version: entry.version, previous: previousVersion, loadMs: Math.round(seconds * 1000) },
+      previousVersion === null ? 'model loaded' : 'model swapped',
+    );
+    return outcome(null);
+  }
+
+  /** Download (sha256-checked), build, warm up. Throws without side effects on any failure. */
+  private async load(name: string, entry: ModelVersion): Promise<LoadedModel> {
+    const bytes = await this.source.loadArtifact(entry);
+    const bundle = await deserializeBundle(
+      bytes,
+      entry.artifactSha256,
+      `model "${name}" version ${entry.version}`,
+    );
+    try {
+      if (bundle.transforms.task !== entry.task) {
+        throw new KaizenError(
+          'ArtifactIntegrity',
+          `model "${name}" version ${entry.version}: the artifact is a ${bundle.transforms.task} model but the registry says ${entry.task}`,
+        );
+      }
+      // One real prediction before taking traffic: the first request must not pay for lazy
+      // initialisation, and a model that cannot answer must never replace one that can.
+      const { predictions } = predict(bundle, [warmUpInstance(bundle.transforms)]);
+      if (predictions.length !== 1 || !predictions.every(finitePrediction)) {
+        throw new KaizenError(
+          'ArtifactIntegrity',
+          `model "${name}" version ${entry.version}: the warm-up prediction is not a finite number`,
+        );
+      }
+      return new LoadedModel(name, entry, bundle, describeInputSchema(bundle), new Date());
+    } catch (err) {
+      disposeBundle(bundle);
+      throw err;
+    }
+  }
+
+  private swap(st: ModelState, loaded: LoadedModel): void {
+    const old = st.current;
+    // The swap is this one assignment: requests leasing after it get the new version, requests
+    // holding the old one finish with it.
+    st.current = loaded;
+    this.metrics.loadedVersion.set({ model: st.name }, loaded.version.version);
+    if (old) this.retire(old);
+  }
+
+  private unload(st: ModelState): void {
+    const old = st.current;
+    st.current = null;
+    this.metrics.loadedVersion.remove({ model: st.name });
+    if (old) this.retire(old);
+  }
+
+  private retire(model: LoadedModel): void {
+    model.retired = true;
+    if (model.refs === 0) this.dispose(model);
+    else this.retiring.add(model);
+  }
+
+  private dispose(model: LoadedModel): void {
+    if (model.disposed) return;
+    model.disposed = true;
+    disposeBundle(model.bundle);
+  }
+}
+
+function newState(name: string, pinned: boolean): ModelState {
+  return {
+    name,
+    pinned,
+    current: null,
+    lastError: null,
+    failed: null,
+    loadFailures: 0,
+    lastCheckedAt: null,
+    refreshing: null,
+  };
+}
+
+function asKaizenError(err: unknown, fallback: ErrorType): KaizenError {
+  return isKaizenError(err) ? err : new KaizenError(fallback, errorMessage(err));
+}
+
+function loadError(err: KaizenError, version: number | null): LoadError {
+  return { type: err.type, message: err.message, version, at: new Date().toISOString() };
+}
+
+function finitePrediction(p: Prediction): boolean {
+  if ('value' in p) return Number.isFinite(p.value);
+  if ('probability' in p) return Number.isFinite(p.probability);
+  return Object.values(p.probabilities).every(Number.isFinite);
+}
