@@ -32,6 +32,9 @@ export const ERROR_CATALOGUE = {
   StackNotRunning: { status: 503, retryable: true, description: 'Temporal or MinIO is not reachable; run `kaizen dev up`.' },
   ProvisionFailed: { status: 500, retryable: false, description: 'The Temporal CLI or MinIO binary could not be built or found.' },
   WorkflowNotFound: { status: 404, retryable: false, description: 'No workflow with that id.' },
+  RouteNotFound: { status: 404, retryable: false, description: 'The model server has no such endpoint.' },
+  UnsupportedMediaType: { status: 415, retryable: false, description: 'A request body that is not JSON.' },
+  InternalError: { status: 500, retryable: false, description: 'An unexpected server error (a bug: see the server log).' },
 } as const satisfies Record<string, ErrorDefinition>;
 
 export type ErrorType = keyof typeof ERROR_CATALOGUE;

@@ -3,11 +3,8 @@
 // bad JSON, wrong content type, schema validation) are mapped into the same shape.
 import { ERROR_CATALOGUE, isKaizenError, type ErrorType } from '../errors';
 
-/** Types a client can meet that are not failures of Kaizen's domain: HTTP plumbing only. */
-export type HttpOnlyErrorType = 'RouteNotFound' | 'UnsupportedMediaType' | 'InternalError';
-
 export interface ErrorBody {
-  error: { type: ErrorType | HttpOnlyErrorType; message: string };
+  error: { type: ErrorType; message: string };
 }
 
 export interface HttpError {
@@ -15,18 +12,8 @@ export interface HttpError {
   body: ErrorBody;
 }
 
-const HTTP_ONLY_STATUS: Record<HttpOnlyErrorType, number> = {
-  RouteNotFound: 404,
-  UnsupportedMediaType: 415,
-  InternalError: 500,
-};
-
-export function errorBody(type: ErrorType | HttpOnlyErrorType, message: string): HttpError {
-  const status =
-    type in HTTP_ONLY_STATUS
-      ? HTTP_ONLY_STATUS[type as HttpOnlyErrorType]
-      : ERROR_CATALOGUE[type as ErrorType].status;
-  return { status, body: { error: { type, message } } };
+export function errorBody(type: ErrorType, message: string): HttpError {
+  return { status: ERROR_CATALOGUE[type].status, body: { error: { type, message } } };
 }
 
 interface FastifyLikeError {
