@@ -40,9 +40,15 @@ describe('gate, approval and promotion (real stack)', () => {
 
   it('waits for a human: ignores a decision without "by", then promotes on `kaizen approve`', async () => {
     const id = 'it-approve-1';
-    const handle = await start('it-approve', id, { approval: { mode: 'manual', timeout: '10m' } });
+    const handle = await start('it-approve', id, {
+      approval: { mode: 'manual', timeout: '10m' },
+      loadTest: { connections: 4, duration: '2s', maxP99Ms: 2000, minRps: 5, maxErrorRate: 0.01 },
+    });
     const waiting = await waitForStage(id, 'awaiting_approval');
     expect(waiting.approval).toMatchObject({ version: 1, metric: 'auc', onTimeout: 'reject' });
+    // the evidence includes the staging load test's figures
+    expect(waiting.approval?.loadTest).toMatchObject({ passed: true, errorRate: 0 });
+    expect(waiting.approval?.loadTest?.rps).toBeGreaterThan(5);
     expect(waiting.approval?.test.auc).toBeGreaterThan(0.5);
     expect(waiting.approval?.baseline.auc).toBeCloseTo(0.5, 5);
 
@@ -98,5 +104,18 @@ describe('gate, approval and promotion (real stack)', () => {
     const doc = await registry.require('it-gatemin');
     expect(doc.versions).toHaveLength(1);
     expect(doc.aliases).toEqual({});
+  });
+
+  it('rejects a candidate whose staging load test misses its thresholds, with a reason', async () => {
+    const handle = await start('it-loadfail', 'it-loadfail-1', {
+      loadTest: { connections: 2, duration: '1s', maxP99Ms: 0.001, minRps: 5, maxErrorRate: 0.01 },
+    });
+    const result = (await handle.result()) as PipelineResult;
+    expect(result.outcome).toBe('rejected');
+    expect(result.stages.map((s) => s.name)).toContain('load_test');
+    expect(result.loadTest?.passed).toBe(false);
+    expect(result.gate?.reasons.join(' ')).toMatch(/p99 latency [\d.]+ ms is above loadTest\.maxP99Ms 0\.001 ms/);
+    const doc = await registry.require('it-loadfail');
+    expect(doc.aliases.production).toBeUndefined();
   });
 });
