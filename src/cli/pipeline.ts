@@ -131,6 +131,12 @@ export function formatResult(r: PipelineResult, url?: string): string {
     const resumed = r.training.resumedFromEpoch !== null ? `, resumed from epoch ${r.training.resumedFromEpoch}` : '';
     lines.push(`  training  backend ${r.training.backend}, ${r.training.epochs} epochs, ${Math.round(r.training.samplesPerSecond)} samples/s${resumed}`);
   }
+  if (r.loadTest) {
+    lines.push(`  load test ${r.loadTest.passed ? 'passed' : 'FAILED'}: ${Math.round(r.loadTest.rps)} req/s, p99 ${fmtNum(r.loadTest.p99Ms, 1)} ms, errors ${fmtNum(r.loadTest.errorRate * 100, 2)}%`);
+  }
+  if (r.approval) {
+    lines.push(`  approval  ${r.approval.decision} by ${r.approval.by}${r.approval.automatic ? ' (automatic)' : ''}${r.approval.comment ? `: ${r.approval.comment}` : ''}`);
+  }
   if (r.error) lines.push(`  error     ${r.error.type}: ${r.error.message}`);
   if (r.gate && !r.gate.passed) for (const reason of r.gate.reasons) lines.push(`  reason    ${reason}`);
   if (r.stages.length) {
