@@ -309,11 +309,47 @@ export interface ModelVersion {
   lineage: ModelLineage;
 }
 
+/**
+ * How the production servers split a model's traffic among versions (absent: 100% to the
+ * `production` alias). Weights are percentages by version number and sum to 100.
+ */
+export interface TrafficRouting {
+  weights: Record<string, number>;
+  /** Versions kept loaded and warm without traffic (e.g. the previous champion, for instant rollback). */
+  warm?: number[];
+  updatedAt: string;
+  by: string;
+  reason: string;
+  workflowId?: string;
+}
+
+/** The kill switch: while set, every request is answered by the naive baseline. */
+export interface ModelKillSwitch {
+  at: string;
+  by: string;
+  reason: string;
+}
+
+export interface RoutingChange {
+  at: string;
+  by: string;
+  reason: string;
+  workflowId?: string;
+  /** null: routing cleared (100% to the alias). */
+  weights: Record<string, number> | null;
+  /** Set when the change was the kill switch (disable / enable). */
+  killSwitch?: 'disabled' | 'enabled';
+}
+
 export interface RegistryDocument {
   model: string;
   versions: ModelVersion[];
   aliases: Record<string, number>;
   history: AliasMove[];
+  routing?: TrafficRouting | null;
+  disabled?: ModelKillSwitch | null;
+  /** The latest routing and kill-switch changes, oldest first (bounded). */
+  routingHistory?: RoutingChange[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -395,4 +431,22 @@ export interface PipelineInput {
   specHash: string;
   /** Absolute path or URI of the spec file, for lineage. */
   specUri?: string;
+}
+
+export interface RollbackInput {
+  model: string;
+  /** Version to go back to; default: the one production had before its current one. */
+  to?: number;
+  by: string;
+  reason?: string;
+  workflowId?: string;
+}
+
+export interface RollbackResult {
+  model: string;
+  from: number;
+  to: number;
+  at: string;
+  /** Whether the production server confirmed it serves `to` (it also follows the registry on its own). */
+  serving: boolean;
 }

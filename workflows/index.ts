@@ -1,2 +1,3 @@
 export * from './definitions';
 export { trainingPipeline } from './training-pipeline';
+export { rollbackModel } from './rollback-model';

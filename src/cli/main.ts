@@ -8,6 +8,7 @@ import { pipelineStatus, runPipeline } from './pipeline';
 import { dataPrepare } from './data';
 import { approveCommand } from './approve';
 import { parseModelList, predictCommand, serveCommand } from './serve';
+import { rollbackCommand } from './rollback';
 
 /** Builds the CLI; each action returns the exit code. */
 export function buildProgram(setExit: (code: number) => void): Command {
@@ -115,6 +116,18 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ),
     );
 
+  program
+    .command('rollback <model>')
+    .description('move production back to the previous version (or --to VERSION), at once')
+    .option('--to <version>', 'the version to go back to')
+    .option('--by <name>', 'who rolls back (default: the OS user)')
+    .option('--reason <text>', 'why (recorded in the alias history)')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (model: string, o: { to?: string; by?: string; reason?: string; json?: boolean }) =>
+        rollbackCommand(cfg(), model, o, createOutput(Boolean(o.json))),
+      ),
+    );
   program
     .command('serve')
     .description('run a model server for the production or staging alias until SIGINT/SIGTERM')
