@@ -1,3 +1,4 @@
+import { createCanaryActivities } from './canary';
 import { createDataActivities } from './data';
 import type { ActivityDeps } from './deps';
 import { createEvaluationActivities } from './evaluation';
@@ -15,6 +16,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createEvaluationActivities(deps),
     ...createRegistryActivities(deps),
     ...createServingActivities(deps),
+    ...createCanaryActivities(deps),
   };
 }
 

@@ -394,7 +394,7 @@ export interface PipelineResult {
   training: { backend: string; epochs: number; resumedFromEpoch: number | null; samplesPerSecond: number } | null;
   loadTest: { rps: number; p99Ms: number; errorRate: number; passed: boolean } | null;
   approval: ApprovalDecision | null;
-  canary: { steps: { percent: number; passed: boolean; requests: number }[]; decision: string } | null;
+  canary: { steps: { percent: number; passed: boolean; requests: number }[]; decision: string; reasons?: string[] } | null;
   stages: StageRecord[];
   error?: { type: string; message: string };
 }
@@ -449,4 +449,20 @@ export interface RollbackResult {
   at: string;
   /** Whether the production server confirmed it serves `to` (it also follows the registry on its own). */
   serving: boolean;
+}
+
+export interface CanaryInput {
+  model: string;
+  champion: number | null;
+  candidate: number;
+  canary: CanarySpec;
+  /** The pipeline that started the rollout, for the alias history. */
+  pipelineWorkflowId: string;
+  approvedBy: string;
+}
+
+export interface CanaryResult {
+  decision: 'promote' | 'rollback';
+  steps: { percent: number; passed: boolean; requests: number; reasons: string[] }[];
+  reasons: string[];
 }

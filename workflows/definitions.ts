@@ -13,3 +13,21 @@ export const rejectSignal = defineSignal<[ApprovalSignalInput]>('reject');
 
 /** Sent by the training activity once per epoch so the status query can show live progress. */
 export const trainingProgressSignal = defineSignal<[TrainingProgress]>('trainingProgress');
+
+/** What a canaryRollout shows while it runs (its own `status` query). */
+export interface CanaryStatus {
+  model: string;
+  champion: number | null;
+  candidate: number;
+  step: number;
+  percent: number;
+  weights: Record<string, number>;
+  paused: boolean;
+  steps: { percent: number; passed: boolean; requests: number; reasons: string[] }[];
+  decision: 'promote' | 'rollback' | null;
+}
+
+export const canaryStatusQuery = defineQuery<CanaryStatus>('status');
+export const pauseSignal = defineSignal<[{ by?: string }?]>('pause');
+export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
+export const abortSignal = defineSignal<[{ by?: string; reason?: string }?]>('abort');

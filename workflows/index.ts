@@ -1,3 +1,4 @@
 export * from './definitions';
 export { trainingPipeline } from './training-pipeline';
 export { rollbackModel } from './rollback-model';
+export { canaryRollout } from './canary-rollout';

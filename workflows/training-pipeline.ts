@@ -1,6 +1,7 @@
 import {
   ApplicationFailure,
   condition,
+  executeChild,
   isCancellation,
   log,
   proxyActivities,
@@ -9,6 +10,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
+import { canaryRollout } from './canary-rollout';
 import type { Activities } from '../activities';
 import { NON_RETRYABLE_ERROR_TYPES } from '../src/errors';
 import {
@@ -298,6 +300,34 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
         }),
       );
       result.outcome = 'promoted';
+    } else {
+      enter('canary');
+      status.canary = { step: 1, percent: spec.canary.steps[0] ?? 100 };
+      const canarySpec = spec.canary;
+      const rollout = await timed('canary', () =>
+        executeChild(canaryRollout, {
+          workflowId: `${workflowId}-canary`,
+          taskQueue: TASK_QUEUES.pipeline,
+          args: [
+            {
+              model: spec.model,
+              champion: gate.champion?.version ?? null,
+              candidate: version.version,
+              canary: canarySpec,
+              pipelineWorkflowId: workflowId,
+              approvedBy: approval.by,
+            },
+          ],
+        }),
+      );
+      const last = rollout.steps.at(-1);
+      status.canary = { step: rollout.steps.length, percent: last?.percent ?? 100 };
+      result.canary = {
+        steps: rollout.steps.map((s) => ({ percent: s.percent, passed: s.passed, requests: s.requests })),
+        decision: rollout.decision,
+        reasons: rollout.reasons,
+      };
+      result.outcome = rollout.decision === 'promote' ? 'promoted' : 'rolled_back';
     }
     return finish();
   } catch (err) {

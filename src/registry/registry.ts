@@ -2,6 +2,7 @@ import { KaizenError } from '../errors';
 import { sha256Hex, type ObjectStore } from '../storage/object-store';
 import type {
   AliasMove,
+  DatasetProfile,
   ModelKillSwitch,
   ModelVersion,
   RegistryDocument,
@@ -125,6 +126,14 @@ export class ModelRegistry {
       );
     }
     return bytes;
+  }
+
+  /** The training data profile of a version (`profile.json` beside its dataset), or null when absent. */
+  async readProfile(version: ModelVersion): Promise<DatasetProfile | null> {
+    const uri = version.lineage.datasetUri;
+    if (!uri.startsWith(`s3://${this.store.bucket}/`)) return null;
+    const prefix = this.store.keyOf(uri).replace(/\/?$/, '/');
+    return (await this.store.getJson<DatasetProfile>(`${prefix}profile.json`))?.value ?? null;
   }
 
   /** A version by number, `latest`, or an alias name. */

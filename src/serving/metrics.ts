@@ -16,6 +16,11 @@ export interface ServingMetrics {
   loadSeconds: Histogram<'model' | 'result'>;
   refreshErrors: Counter<'model'>;
   loadedVersion: Gauge<'model'>;
+  fallbacks: Counter<'model' | 'version' | 'reason'>;
+  predictionValue: Histogram<'model' | 'version'>;
+  batchRows: Histogram<'model' | 'version'>;
+  predictionLogDrops: Counter<'model'>;
+  feedback: Counter<'model' | 'version' | 'result'>;
 }
 
 export function createServingMetrics(options: { env: string; defaultMetrics?: boolean }): ServingMetrics {
@@ -66,6 +71,38 @@ export function createServingMetrics(options: { env: string; defaultMetrics?: bo
       name: 'kaizen_model_loaded_version',
       help: 'Version of each model this server answers with (absent when none is loaded).',
       labelNames: ['model'],
+      registers: [registry],
+    }),
+    fallbacks: new Counter({
+      name: 'kaizen_predict_fallbacks_total',
+      help: 'Predict requests answered by the naive baseline, by reason (out_of_profile, disabled).',
+      labelNames: ['model', 'version', 'reason'],
+      registers: [registry],
+    }),
+    predictionValue: new Histogram({
+      name: 'kaizen_prediction_value',
+      help: 'Distribution of the predictions: P(positive class), the regression value, or the top-class probability.',
+      labelNames: ['model', 'version'],
+      buckets: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1],
+      registers: [registry],
+    }),
+    batchRows: new Histogram({
+      name: 'kaizen_predict_batch_rows',
+      help: 'Rows per tensor call (micro-batching joins concurrent requests of one version).',
+      labelNames: ['model', 'version'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000],
+      registers: [registry],
+    }),
+    predictionLogDrops: new Counter({
+      name: 'kaizen_prediction_log_dropped_total',
+      help: 'Prediction records not logged (buffer full or object store write failed); requests never wait for the log.',
+      labelNames: ['model'],
+      registers: [registry],
+    }),
+    feedback: new Counter({
+      name: 'kaizen_feedback_total',
+      help: 'Ground-truth labels joined to predictions, by result: correct, wrong or scored (regression).',
+      labelNames: ['model', 'version', 'result'],
       registers: [registry],
     }),
   };

@@ -8,7 +8,15 @@ import type { FastifyBaseLogger } from 'fastify';
 import { KaizenError, errorMessage, isKaizenError, type ErrorType } from '../errors';
 import { currentBackend } from '../ml/backend';
 import { deserializeBundle, disposeBundle, predict, type ModelBundle, type Prediction } from '../ml/bundle';
-import type { ModelVersion, RegistryDocument } from '../types';
+import type {
+  DatasetProfile,
+  ModelKillSwitch,
+  ModelVersion,
+  RegistryDocument,
+  TrafficRouting,
+} from '../types';
+import { buildInputGuard, DEFAULT_FALLBACK, type FallbackOptions, type InputGuard } from './fallback';
+import { pickVersion, routedVersions, routeTable, type RouteEntry } from './routing';
 import type { ServingMetrics } from './metrics';
 import { describeInputSchema, warmUpInstance, type InputSchema } from './schema';
 
@@ -17,6 +25,20 @@ export interface ModelSource {
   read(model: string): Promise<RegistryDocument | null>;
   /** The artifact's bytes, refused (ArtifactIntegrity) unless they match the recorded sha256. */
   loadArtifact(version: ModelVersion): Promise<Buffer>;
+  /** The training data profile of a version, for the fallback's input guard (ModelRegistry.readProfile). */
+  readProfile?(version: ModelVersion): Promise<DatasetProfile | null>;
+  /** Writes the traffic split (ModelRegistry.setRouting); needed by the admin routing endpoint. */
+  setRouting?(
+    model: string,
+    weights: Record<string, number> | null,
+    change: { reason: string; by: string; workflowId?: string; warm?: number[] },
+  ): Promise<TrafficRouting | null>;
+  /** Writes the kill switch (ModelRegistry.setDisabled); needed by the admin disable/enable endpoints. */
+  setDisabled?(
+    model: string,
+    disabled: boolean,
+    change: { reason: string; by: string },
+  ): Promise<ModelKillSwitch | null>;
 }
 
 export type HostLogger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
@@ -28,6 +50,8 @@ export interface ServedModel {
   readonly bundle: ModelBundle;
   readonly inputSchema: InputSchema;
   readonly loadedAt: Date;
+  /** Rows outside the training profile are answered by the baseline (null: the guard is off). */
+  readonly guard: InputGuard | null;
 }
 
 /** A model held for one request: it is not disposed before `release()`. */
@@ -66,6 +90,12 @@ export interface ModelStatus {
   last_checked_at: string | null;
   load_failures: number;
   last_error: LoadError | null;
+  /** The registry's traffic split this server applies (null: 100% to the alias). */
+  routing: { weights: Record<string, number>; warm: number[]; updated_at: string } | null;
+  /** Versions loaded besides the alias's (routed or kept warm). */
+  routed_versions: number[];
+  /** Set while the kill switch is on: every request is answered by the naive baseline. */
+  disabled: ModelKillSwitch | null;
 }
 
 /** GET /admin/models */
@@ -94,6 +124,8 @@ export interface ModelHostOptions {
   refreshIntervalMs?: number;
   /** How long a failed lazy load is answered from memory before the registry is asked again. Default 1000. */
   missCacheMs?: number;
+  /** The input guard built for each loaded version. Default DEFAULT_FALLBACK with `enabled: false`. */
+  fallback?: FallbackOptions;
 }
 
 class LoadedModel implements ServedModel {
@@ -107,6 +139,7 @@ class LoadedModel implements ServedModel {
     readonly bundle: ModelBundle,
     readonly inputSchema: InputSchema,
     readonly loadedAt: Date,
+    readonly guard: InputGuard | null,
   ) {}
 }
 
@@ -120,17 +153,32 @@ interface ModelState {
   loadFailures: number;
   lastCheckedAt: Date | null;
   refreshing: Promise<RefreshOutcome> | null;
+  /** Versions other than the alias's, loaded for the traffic split (or kept warm). */
+  routed: Map<number, LoadedModel>;
+  /** The split applied; empty: everything to `current`. */
+  table: RouteEntry[];
+  /** The registry routing the table came from. */
+  routing: RegistryDocument['routing'];
+  /** A routed version whose load failed; not retried until its registry entry changes. */
+  routeFailed: { version: number; sha256: string } | null;
+  disabled: ModelKillSwitch | null;
 }
 
 const MAX_MISSES = 1000;
 
 export class ModelHost {
   readonly alias: string;
+
+  /** Traffic splits are for the production servers only: staging always serves its own alias. */
+  private routingOf(doc: RegistryDocument): RegistryDocument['routing'] {
+    return this.alias === 'production' ? doc.routing : undefined;
+  }
   private readonly source: ModelSource;
   private readonly metrics: ServingMetrics;
   private readonly log: HostLogger;
   private readonly refreshIntervalMs: number;
   private readonly missCacheMs: number;
+  private readonly fallback: FallbackOptions;
   private readonly states = new Map<string, ModelState>();
   private readonly misses = new Map<string, { at: number; error: KaizenError }>();
   /** Swapped-out versions still held by in-flight requests. */
@@ -146,6 +194,7 @@ export class ModelHost {
     this.log = options.log;
     this.refreshIntervalMs = options.refreshIntervalMs ?? 2000;
     this.missCacheMs = options.missCacheMs ?? 1000;
+    this.fallback = options.fallback ?? { ...DEFAULT_FALLBACK, enabled: false };
     for (const name of options.pinned ?? []) this.states.set(name, newState(name, true));
   }
 
@@ -167,21 +216,24 @@ export class ModelHost {
     for (const st of this.states.values()) {
       if (st.current) this.dispose(st.current);
       st.current = null;
+      for (const m of st.routed.values()) this.dispose(m);
+      st.routed.clear();
+      st.table = [];
     }
     for (const m of this.retiring) this.dispose(m);
     this.retiring.clear();
   }
 
   /** The model serving `name`, loading it first if needed. 404 ModelNotFound or 503 NotReady otherwise. */
-  async acquire(name: string): Promise<ModelLease> {
-    const loaded = this.states.get(name)?.current;
-    if (loaded) return this.lease(loaded);
+  async acquire(name: string, options: { key?: string } = {}): Promise<ModelLease> {
+    const ready = this.states.get(name);
+    if (ready?.current) return this.lease(this.pick(ready, options.key));
     if (this.closed) throw new KaizenError('NotReady', 'the server is shutting down');
     const miss = this.misses.get(name);
     if (miss && Date.now() - miss.at < this.missCacheMs) throw miss.error;
     const outcome = await this.refresh(name);
-    const now = this.states.get(name)?.current;
-    if (now) return this.lease(now);
+    const now = this.states.get(name);
+    if (now?.current) return this.lease(this.pick(now, options.key));
     const cause = outcome.error ?? new KaizenError('NotReady', `model "${name}" is not loaded`);
     const error =
       cause.type === 'ModelNotFound' || cause.type === 'NotReady'
@@ -195,6 +247,17 @@ export class ModelHost {
   /** The loaded model, without loading (info and status). */
   peek(name: string): ServedModel | null {
     return this.states.get(name)?.current ?? null;
+  }
+
+  /** The kill switch of a served model (null: enabled). */
+  disabledState(name: string): ModelKillSwitch | null {
+    return this.states.get(name)?.disabled ?? null;
+  }
+
+  /** Applies a kill-switch change at once (the registry has it already; the poll confirms it). */
+  setDisabledLocally(name: string, disabled: ModelKillSwitch | null): void {
+    const st = this.states.get(name);
+    if (st) st.disabled = disabled;
   }
 
   /** Whether `name` is served (pinned or loaded): its name may label metrics. */
@@ -248,6 +311,16 @@ export class ModelHost {
           last_checked_at: st.lastCheckedAt?.toISOString() ?? null,
           load_failures: st.loadFailures,
           last_error: st.lastError,
+          routing:
+            st.table.length > 0 && st.routing
+              ? {
+                  weights: Object.fromEntries(st.table.map((e) => [String(e.version), e.weight])),
+                  warm: st.routing.warm ?? [],
+                  updated_at: st.routing.updatedAt,
+                }
+              : null,
+          routed_versions: [...st.routed.keys()].sort((a, b) => a - b),
+          disabled: st.disabled,
         })),
     };
   }
@@ -271,6 +344,15 @@ export class ModelHost {
     if (this.polling || this.closed) return;
     const names = [...this.states.values()].filter((s) => s.pinned || s.current).map((s) => s.name);
     this.polling = Promise.allSettled(names.map((n) => this.refresh(n))).finally(() => (this.polling = null));
+  }
+
+  /** The version a request goes to under the split (the alias's version when there is none). */
+  private pick(st: ModelState, key: string | undefined): LoadedModel {
+    const current = st.current!;
+    const v = pickVersion(st.table, key);
+    if (v === null || v === current.version.version) return current;
+    // a routed version not loaded (yet) is answered by the alias's version
+    return st.routed.get(v) ?? current;
   }
 
   private lease(model: LoadedModel): ModelLease {
@@ -322,10 +404,30 @@ export class ModelHost {
       return outcome(error);
     }
     st.lastCheckedAt = new Date();
+    const aliasError = await this.syncAlias(st, doc, force, previousVersion);
+    if (!doc || doc.aliases[this.alias] === undefined) {
+      st.disabled = null;
+      this.clearRouting(st);
+      return outcome(aliasError);
+    }
+    st.disabled = doc.disabled ?? null;
+    if (!st.current) return outcome(aliasError);
+    const routeError = await this.syncRouting(st, doc, force);
+    return outcome(aliasError ?? routeError);
+  }
+
+  /** Brings `current` to the alias's version; the error when it could not (the old one keeps serving). */
+  private async syncAlias(
+    st: ModelState,
+    doc: RegistryDocument | null,
+    force: boolean,
+    previousVersion: number | null,
+  ): Promise<KaizenError | null> {
+    const name = st.name;
     if (!doc) {
       const error = new KaizenError('ModelNotFound', `no model "${name}" in the registry`);
       st.lastError = loadError(error, null);
-      return outcome(error);
+      return error;
     }
 
     const target = doc.aliases[this.alias];
@@ -340,7 +442,7 @@ export class ModelHost {
         );
         this.unload(st);
       }
-      return outcome(error);
+      return error;
     }
     const entry = doc.versions.find((v) => v.version === target);
     if (!entry) {
@@ -349,7 +451,7 @@ export class ModelHost {
         `alias "${this.alias}" of model "${name}" points to version ${target}, which the registry does not list`,
       );
       st.lastError = loadError(error, target);
-      return outcome(error);
+      return error;
     }
     if (
       st.current &&
@@ -358,7 +460,7 @@ export class ModelHost {
     ) {
       st.failed = null;
       st.lastError = null;
-      return outcome(null);
+      return null;
     }
     if (
       !force &&
@@ -366,7 +468,22 @@ export class ModelHost {
       st.failed.version === entry.version &&
       st.failed.sha256 === entry.artifactSha256
     ) {
-      return outcome(st.lastError ? new KaizenError(st.lastError.type, st.lastError.message) : null);
+      return st.lastError ? new KaizenError(st.lastError.type, st.lastError.message) : null;
+    }
+
+    // a version already loaded for the split (a canary being promoted) takes over without a load
+    const routed = st.routed.get(entry.version);
+    if (routed && routed.version.artifactSha256 === entry.artifactSha256) {
+      st.routed.delete(entry.version);
+      this.swap(st, routed, routedVersions(this.routingOf(doc)));
+      st.failed = null;
+      st.lastError = null;
+      this.misses.delete(name);
+      this.log.info(
+        { model: name, version: entry.version, previous: previousVersion },
+        'model swapped (already loaded)',
+      );
+      return null;
     }
 
     const started = performance.now();
@@ -389,16 +506,16 @@ export class ModelHost {
           ? 'model load failed; nothing is serving this model'
           : `model load failed; version ${previousVersion} keeps serving`,
       );
-      return outcome(error);
+      return error;
     }
     const seconds = (performance.now() - started) / 1000;
     if (this.closed) {
       this.dispose(loaded);
-      return outcome(new KaizenError('NotReady', 'the server is shutting down'));
+      return new KaizenError('NotReady', 'the server is shutting down');
     }
     this.metrics.loads.inc({ model: name, version: String(entry.version), result: 'success' });
     this.metrics.loadSeconds.observe({ model: name, result: 'success' }, seconds);
-    this.swap(st, loaded);
+    this.swap(st, loaded, routedVersions(this.routingOf(doc)));
     st.failed = null;
     st.lastError = null;
     this.misses.delete(name);
@@ -406,7 +523,7 @@ export class ModelHost {
       { model: name, version: entry.version, previous: previousVersion, loadMs: Math.round(seconds * 1000) },
       previousVersion === null ? 'model loaded' : 'model swapped',
     );
-    return outcome(null);
+    return null;
   }
 
   /** Download (sha256-checked), build, warm up. Throws without side effects on any failure. */
@@ -433,20 +550,125 @@ export class ModelHost {
           `model "${name}" version ${entry.version}: the warm-up prediction is not a finite number`,
         );
       }
-      return new LoadedModel(name, entry, bundle, describeInputSchema(bundle), new Date());
+      let guard: InputGuard | null = null;
+      if (this.fallback.enabled) {
+        let profile: DatasetProfile | null = null;
+        try {
+          profile = (await this.source.readProfile?.(entry)) ?? null;
+        } catch (err) {
+          this.log.warn(
+            { model: name, version: entry.version, err: errorMessage(err) },
+            'training profile unreadable; only categories are guarded',
+          );
+        }
+        guard = buildInputGuard(bundle.transforms, profile, this.fallback);
+      }
+      return new LoadedModel(name, entry, bundle, describeInputSchema(bundle), new Date(), guard);
     } catch (err) {
       disposeBundle(bundle);
       throw err;
     }
   }
 
-  private swap(st: ModelState, loaded: LoadedModel): void {
+  private swap(st: ModelState, loaded: LoadedModel, keep: ReadonlySet<number> = new Set()): void {
     const old = st.current;
     // The swap is this one assignment: requests leasing after it get the new version, requests
     // holding the old one finish with it.
     st.current = loaded;
     this.metrics.loadedVersion.set({ model: st.name }, loaded.version.version);
-    if (old) this.retire(old);
+    if (!old || old === loaded) return;
+    // the old version still has traffic or is kept warm (instant rollback): it stays loaded
+    if (keep.has(old.version.version) && !st.routed.has(old.version.version))
+      st.routed.set(old.version.version, old);
+    else this.retire(old);
+  }
+
+  /**
+   * Loads every version the registry's split needs (warmed, sha256-checked) and only then swaps in
+   * the new table, in one step; a failed load keeps the previous split.
+   */
+  private async syncRouting(
+    st: ModelState,
+    doc: RegistryDocument,
+    force: boolean,
+  ): Promise<KaizenError | null> {
+    const name = st.name;
+    const current = st.current!;
+    const wanted = routedVersions(this.routingOf(doc));
+    wanted.delete(current.version.version);
+    const fresh = new Map<number, LoadedModel>();
+    const abandon = (error: KaizenError): KaizenError => {
+      for (const m of fresh.values()) this.dispose(m);
+      st.lastError = loadError(error, null);
+      return error;
+    };
+    for (const v of [...wanted].sort((a, b) => a - b)) {
+      const entry = doc.versions.find((x) => x.version === v);
+      if (!entry) {
+        return abandon(
+          new KaizenError(
+            'ModelNotFound',
+            `the traffic split of model "${name}" names version ${v}, which the registry does not list`,
+          ),
+        );
+      }
+      const have = st.routed.get(v);
+      if (have && have.version.artifactSha256 === entry.artifactSha256) continue;
+      if (!force && st.routeFailed?.version === v && st.routeFailed.sha256 === entry.artifactSha256) {
+        return abandon(
+          new KaizenError(
+            'ArtifactIntegrity',
+            `version ${v} of model "${name}" failed to load; the previous split keeps applying`,
+          ),
+        );
+      }
+      const started = performance.now();
+      try {
+        fresh.set(v, await this.load(name, entry));
+        this.metrics.loads.inc({ model: name, version: String(v), result: 'success' });
+        this.metrics.loadSeconds.observe(
+          { model: name, result: 'success' },
+          (performance.now() - started) / 1000,
+        );
+      } catch (err) {
+        const error = asKaizenError(err, 'ArtifactIntegrity');
+        this.metrics.loads.inc({ model: name, version: String(v), result: 'failure' });
+        st.routeFailed = { version: v, sha256: entry.artifactSha256 };
+        st.loadFailures++;
+        this.log.error(
+          { model: name, version: v, err: error.message },
+          'routed version failed to load; the previous split keeps applying',
+        );
+        return abandon(error);
+      }
+    }
+    if (this.closed || st.current !== current) {
+      for (const m of fresh.values()) this.dispose(m);
+      return this.closed ? new KaizenError('NotReady', 'the server is shutting down') : null;
+    }
+    const next = new Map<number, LoadedModel>();
+    for (const v of wanted) next.set(v, fresh.get(v) ?? st.routed.get(v)!);
+    for (const [v, m] of st.routed) if (next.get(v) !== m) this.retire(m);
+    const table = routeTable(this.routingOf(doc));
+    const changed = JSON.stringify(table) !== JSON.stringify(st.table);
+    st.routed = next;
+    st.table = table;
+    st.routing = this.routingOf(doc) ?? null;
+    st.routeFailed = null;
+    if (changed) {
+      this.log.info(
+        { model: name, weights: Object.fromEntries(table.map((e) => [e.version, e.weight])) },
+        table.length > 0 ? 'traffic split applied' : 'traffic split cleared',
+      );
+    }
+    return null;
+  }
+
+  private clearRouting(st: ModelState): void {
+    for (const m of st.routed.values()) this.retire(m);
+    st.routed = new Map();
+    st.table = [];
+    st.routing = null;
   }
 
   private unload(st: ModelState): void {
@@ -479,6 +701,11 @@ function newState(name: string, pinned: boolean): ModelState {
     loadFailures: 0,
     lastCheckedAt: null,
     refreshing: null,
+    routed: new Map(),
+    table: [],
+    routing: null,
+    routeFailed: null,
+    disabled: null,
   };
 }
 

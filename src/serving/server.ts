@@ -5,6 +5,11 @@
 //   GET  /v1/models/<model>           version, lineage summary, metrics, input schema
 //   GET  /healthz  /readyz  /metrics
 //   GET  /admin/models   POST /admin/models/<model>/reload   (Authorization: Bearer <admin token>)
+//   GET|PUT /admin/models/<model>/routing   traffic split among versions (kept in the registry)
+//
+// A predict body may carry `"key"` (or the header `x-kaizen-key`): requests with one key always go
+// to the same version of a split; without one a request goes to a weighted-random version.
+import { randomUUID } from 'node:crypto';
 import Fastify, {
   LogController,
   type FastifyInstance,
@@ -13,11 +18,16 @@ import Fastify, {
 } from 'fastify';
 import { KaizenError } from '../errors';
 import { currentBackend } from '../ml/backend';
-import { predict, type Prediction } from '../ml/bundle';
+import { baselinePredict, predict, type Prediction } from '../ml/bundle';
 import { bearerTokenChecker } from './auth';
 import { errorBody, toHttpError } from './http-errors';
 import { createServingMetrics, NO_VERSION, UNKNOWN_MODEL } from './metrics';
 import { ModelHost, type ModelSource, type ServedModel } from './model-host';
+import { DEFAULT_MICRO_BATCHING, MicroBatcher, type MicroBatchingOptions } from './batcher';
+import { DEFAULT_FALLBACK, outOfProfile, type FallbackOptions } from './fallback';
+import { PredictionLog, RecentPredictions, type PredictionLogOptions } from './prediction-log';
+import { LiveMetrics, parseWindow, predictionScalar } from './live-metrics';
+import { routingKeyOf } from './routing';
 import {
   DEFAULT_LIMITS,
   instancesOf,
@@ -57,6 +67,31 @@ export interface ServerDeps {
   /** Process metrics (CPU, memory, event loop) in /metrics besides Kaizen's. Default true. */
   defaultMetrics?: boolean;
   onPredict?: (event: PredictEvent) => void;
+  /**
+   * Naive fallback for rows outside the training profile (see src/serving/fallback.ts). Off unless
+   * `enabled: true`; the kill switch works either way.
+   */
+  fallback?: Partial<FallbackOptions>;
+  /** Micro-batching of concurrent requests per version (on by default; `{ enabled: false }` turns it off). */
+  microBatching?: Partial<MicroBatchingOptions>;
+  /**
+   * The prediction log (object store sink, window, buffer bound, sensitive columns). Without it
+   * nothing is logged; feedback still joins predictions held in memory.
+   */
+  predictionLog?: Omit<PredictionLogOptions, 'instanceId' | 'onDrop' | 'onError'> & { instanceId?: string };
+  /** Predictions remembered for feedback joins. Default 100 000. */
+  feedbackMemory?: number;
+  /** How far back GET /admin/models/<model>/metrics can look, in seconds. Default 600. */
+  liveMetricsRetentionSeconds?: number;
+}
+
+/** What a predict request did, for its metrics once the response is sent. */
+interface Answered {
+  version: number;
+  instances: number;
+  predictionSum: number;
+  predictionCount: number;
+  fallback: boolean;
 }
 
 /** Model names as the pipeline spec allows them. */
@@ -135,10 +170,79 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     log: app.log,
     pinned: deps.models ?? [],
     refreshIntervalMs: deps.refreshIntervalMs,
+    fallback: { ...DEFAULT_FALLBACK, enabled: false, ...deps.fallback },
   });
   const checkAdmin = bearerTokenChecker(deps.adminToken);
   /** The version that answered each predict request, for its metrics labels. */
-  const answeredBy = new WeakMap<FastifyRequest, number>();
+  const answeredBy = new WeakMap<FastifyRequest, Answered>();
+  const live = new LiveMetrics({ retentionSeconds: deps.liveMetricsRetentionSeconds });
+  const recent = new RecentPredictions(deps.feedbackMemory);
+  const predictionLog = deps.predictionLog
+    ? new PredictionLog({
+        ...deps.predictionLog,
+        instanceId: deps.predictionLog.instanceId ?? randomUUID().slice(0, 8),
+        onDrop: (model, n) => metrics.predictionLogDrops.inc({ model }, n),
+        onError: (err) => app.log.warn({ err }, 'prediction log write failed; records dropped'),
+      })
+    : null;
+  const batching: MicroBatchingOptions = { ...DEFAULT_MICRO_BATCHING, ...deps.microBatching };
+  const batchers = new WeakMap<ServedModel, MicroBatcher>();
+  // prom-client hashes the label object on every call; the hot path keeps its labelled children
+  const requestSeries = new Map<
+    string,
+    { requests: { inc(): void }; latency: { observe(v: number): void } }
+  >();
+  const versionSeries = new Map<
+    string,
+    { instances: { inc(n: number): void }; prediction: { observe(v: number): void } }
+  >();
+  const seriesOf = (model: string, version: string, status: string) => {
+    const key = `${model}\u0000${version}\u0000${status}`;
+    let s = requestSeries.get(key);
+    if (!s) {
+      if (requestSeries.size > 10_000) requestSeries.clear();
+      s = {
+        requests: metrics.requests.labels(model, version, status),
+        latency: metrics.latency.labels(model, version, status),
+      };
+      requestSeries.set(key, s);
+    }
+    return s;
+  };
+  const versionSeriesOf = (model: string, version: string) => {
+    const key = `${model}\u0000${version}`;
+    let s = versionSeries.get(key);
+    if (!s) {
+      if (versionSeries.size > 10_000) versionSeries.clear();
+      s = {
+        instances: metrics.instances.labels(model, version),
+        prediction: metrics.predictionValue.labels(model, version),
+      };
+      versionSeries.set(key, s);
+    }
+    return s;
+  };
+  /** The model's predictions for rows: one tensor call per request, or shared with concurrent ones. */
+  const runModel = (
+    served: ServedModel,
+    rows: readonly Record<string, unknown>[],
+  ): Prediction[] | Promise<Prediction[]> => {
+    const batchRows = metrics.batchRows.labels(served.name, String(served.version.version));
+    if (!batching.enabled) {
+      batchRows.observe(rows.length);
+      return predict(served.bundle, rows).predictions;
+    }
+    let b = batchers.get(served);
+    if (!b) {
+      b = new MicroBatcher(
+        (r) => predict(served.bundle, r).predictions,
+        batching,
+        (n) => batchRows.observe(n),
+      );
+      batchers.set(served, b);
+    }
+    return b.predict(rows);
+  };
 
   // Only JSON is accepted: without the text/plain parser other bodies get 415.
   app.removeContentTypeParser('text/plain');
@@ -159,7 +263,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   // Shutdown: from close() on, new requests get 503 NotReady (and readiness fails) while the
   // in-flight ones finish; every response then closes its connection so close() can complete.
   let closing = false;
-  app.addHook('onReady', async () => host.start());
+  app.addHook('onReady', async () => {
+    host.start();
+    predictionLog?.start();
+  });
   app.addHook('preClose', async () => {
     closing = true;
   });
@@ -173,7 +280,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (closing) reply.header('connection', 'close');
   });
   // Runs after the server stopped listening and the in-flight requests finished.
-  app.addHook('onClose', async () => host.stop());
+  app.addHook('onClose', async () => {
+    await predictionLog?.stop();
+    await host.stop();
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -221,26 +331,93 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       onResponse: async (request, reply) => {
         const name = (request.params as { model?: string }).model ?? '';
         const served = host.serves(name);
-        const version = answeredBy.get(request) ?? (served ? host.peek(name)?.version.version : undefined);
+        const answered = answeredBy.get(request);
+        const version = answered?.version ?? (served ? host.peek(name)?.version.version : undefined);
         const labels = {
           model: served ? name : UNKNOWN_MODEL,
           version: version === undefined ? NO_VERSION : String(version),
           status: String(reply.statusCode),
         };
-        metrics.requests.inc(labels);
-        metrics.latency.observe(labels, reply.elapsedTime / 1000);
+        const series = seriesOf(labels.model, labels.version, labels.status);
+        series.requests.inc();
+        series.latency.observe(reply.elapsedTime / 1000);
+        if (served && version !== undefined) {
+          live.record(name, version, {
+            status: reply.statusCode,
+            latencyMs: reply.elapsedTime,
+            fallback: answered?.fallback ?? false,
+            instances: answered?.instances ?? 0,
+            predictionSum: answered?.predictionSum ?? 0,
+            predictionCount: answered?.predictionCount ?? 0,
+          });
+        }
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const name = modelParam(request);
       const instances = instancesOf(request.body, limits);
-      const lease = await host.acquire(name);
+      const key = routingKeyOf(request.body, request.headers['x-kaizen-key']);
+      const lease = await host.acquire(name, { key });
       try {
         const { name: model, version, bundle } = lease.model;
-        answeredBy.set(request, version.version);
+        const answered: Answered = {
+          version: version.version,
+          instances: 0,
+          predictionSum: 0,
+          predictionCount: 0,
+          fallback: false,
+        };
+        answeredBy.set(request, answered);
         validateInstances(bundle.transforms, instances);
-        const { predictions } = predict(bundle, instances);
-        metrics.instances.inc({ model, version: String(version.version) }, instances.length);
+        const versionLabel = String(version.version);
+        const disabled = host.disabledState(model);
+        // rows the model must not answer: all of them under the kill switch, else those out of profile
+        const fallbackRows: number[] = [];
+        let fallbackReason: string | null = null;
+        if (disabled) {
+          for (let i = 0; i < instances.length; i++) fallbackRows.push(i);
+          fallbackReason = `model disabled by ${disabled.by}: ${disabled.reason}`;
+        } else if (lease.model.guard) {
+          for (let i = 0; i < instances.length; i++) {
+            const why = outOfProfile(lease.model.guard, instances[i]!);
+            if (why === null) continue;
+            fallbackRows.push(i);
+            fallbackReason ??= why;
+          }
+        }
+        let predictions: Prediction[];
+        if (fallbackRows.length === 0) {
+          predictions = await runModel(lease.model, instances);
+        } else if (fallbackRows.length === instances.length) {
+          predictions = baselinePredict(bundle, instances).predictions;
+        } else {
+          const naive = new Set(fallbackRows);
+          const modelled = await runModel(
+            lease.model,
+            instances.filter((_, i) => !naive.has(i)),
+          );
+          const base = baselinePredict(bundle, fallbackRows).predictions;
+          let m = 0;
+          let b = 0;
+          predictions = instances.map((_, i) => (naive.has(i) ? base[b++]! : modelled[m++]!));
+        }
+        if (fallbackRows.length > 0) {
+          answered.fallback = true;
+          metrics.fallbacks.inc(
+            { model, version: versionLabel, reason: disabled ? 'disabled' : 'out_of_profile' },
+            fallbackRows.length,
+          );
+        }
+        const vSeries = versionSeriesOf(model, versionLabel);
+        vSeries.instances.inc(instances.length);
+        answered.instances = instances.length;
+        for (const p of predictions) {
+          const x = predictionScalar(p);
+          if (!Number.isFinite(x)) continue;
+          answered.predictionSum += x;
+          answered.predictionCount++;
+          vSeries.prediction.observe(x);
+        }
         if (deps.onPredict) {
           try {
             deps.onPredict({ model, version: version.version, instances, predictions, at: new Date() });
@@ -248,17 +425,201 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
             request.log.warn({ err }, 'onPredict observer failed');
           }
         }
-        return { model, model_version: version.version, predictions };
+        const requestId = randomUUID();
+        recent.remember(requestId, { model, version: version.version, predictions });
+        predictionLog?.log({
+          request_id: requestId,
+          model,
+          version: version.version,
+          at: new Date().toISOString(),
+          latency_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+          fallback: fallbackRows.length > 0,
+          instances,
+          predictions,
+        });
+        if (fallbackRows.length === 0) {
+          return {
+            model,
+            model_version: version.version,
+            request_id: requestId,
+            predictions,
+            fallback: false,
+          };
+        }
+        return {
+          model,
+          model_version: version.version,
+          request_id: requestId,
+          predictions,
+          fallback: true,
+          fallback_rows: fallbackRows,
+          fallback_reason: fallbackReason,
+        };
       } finally {
         lease.release();
       }
     },
   );
 
+  // Ground truth for an earlier prediction of this server: `label` (one row) or `labels` (one per row).
+  app.post('/v1/models/:model(^[^:/]+)::feedback', async (request) => {
+    const name = modelParam(request);
+    const body = request.body as { request_id?: unknown; label?: unknown; labels?: unknown } | null;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new KaizenError('InvalidInput', 'body: expected a JSON object {"request_id": "…", "label": …}');
+    }
+    if (typeof body.request_id !== 'string' || body.request_id.length === 0) {
+      throw new KaizenError('InvalidInput', 'request_id: expected the request_id of a predict response');
+    }
+    const labels =
+      body.labels !== undefined ? body.labels : body.label !== undefined ? [body.label] : undefined;
+    if (
+      !Array.isArray(labels) ||
+      labels.some(
+        (l) => l === null || (typeof l !== 'string' && typeof l !== 'number' && typeof l !== 'boolean'),
+      )
+    ) {
+      throw new KaizenError(
+        'InvalidInput',
+        'label: expected the true value (a string, number or boolean), or labels: one per instance',
+      );
+    }
+    const entry = recent.take(body.request_id);
+    if (!entry || entry.model !== name) {
+      throw new KaizenError(
+        'InvalidInput',
+        `request_id: no unjoined prediction of model "${name}" with id ${JSON.stringify(body.request_id.slice(0, 64))} on this server`,
+      );
+    }
+    if (labels.length !== entry.predictions.length) {
+      throw new KaizenError(
+        'InvalidInput',
+        `labels: ${labels.length} labels for ${entry.predictions.length} predicted instances`,
+      );
+    }
+    const results = entry.predictions.map((p, i) => {
+      const truth = labels[i] as string | number | boolean;
+      if ('value' in p) {
+        const absError = Math.abs(Number(truth) - p.value);
+        live.recordFeedback(name, entry.version, { absError });
+        metrics.feedback.inc({ model: name, version: String(entry.version), result: 'scored' });
+        return { correct: null, abs_error: absError };
+      }
+      const correct = String(truth) === p.label;
+      live.recordFeedback(name, entry.version, { correct });
+      metrics.feedback.inc({
+        model: name,
+        version: String(entry.version),
+        result: correct ? 'correct' : 'wrong',
+      });
+      return { correct, abs_error: null };
+    });
+    return { request_id: body.request_id, model: name, model_version: entry.version, results };
+  });
+
   void app.register(
     async (admin) => {
       admin.addHook('onRequest', async (request) => checkAdmin(request.headers.authorization));
       admin.get('/models', async () => host.status());
+      admin.get('/models/:model/metrics', async (request) => {
+        const name = modelParam(request);
+        const raw = (request.query as { window?: string }).window;
+        const seconds = parseWindow(raw);
+        if (seconds === null) {
+          throw new KaizenError(
+            'InvalidInput',
+            `window: expected a duration such as "60s" or "5m", got ${JSON.stringify(raw)}`,
+          );
+        }
+        if (seconds > live.retentionSeconds) {
+          throw new KaizenError(
+            'InvalidInput',
+            `window: at most ${live.retentionSeconds}s are kept, got ${seconds}s`,
+          );
+        }
+        return live.window(name, seconds);
+      });
+      const killSwitch = (disable: boolean) => async (request: FastifyRequest) => {
+        const name = modelParam(request);
+        if (!deps.registry.setDisabled)
+          throw new KaizenError('InvalidInput', 'this server cannot write the registry');
+        const body = (request.body ?? {}) as { reason?: unknown; by?: unknown };
+        const state = await deps.registry.setDisabled(name, disable, {
+          reason:
+            typeof body.reason === 'string' ? body.reason : disable ? 'kill switch' : 'kill switch released',
+          by: typeof body.by === 'string' ? body.by : 'admin',
+        });
+        // at once on this server; the other replicas follow on their next poll
+        host.setDisabledLocally(name, state);
+        return {
+          model: name,
+          disabled: state !== null,
+          since: state?.at ?? null,
+          by: state?.by ?? null,
+          reason: state?.reason ?? null,
+        };
+      };
+      admin.post('/models/:model/disable', killSwitch(true));
+      admin.post('/models/:model/enable', killSwitch(false));
+      admin.get('/models/:model/routing', async (request) => {
+        const name = modelParam(request);
+        const doc = await deps.registry.read(name);
+        if (!doc) throw new KaizenError('ModelNotFound', `no model "${name}" in the registry`);
+        const status = host.status().models.find((m) => m.model === name) ?? null;
+        return {
+          model: name,
+          alias,
+          alias_version: doc.aliases[alias] ?? null,
+          routing: doc.routing ?? null,
+          applied: status
+            ? { version: status.version, routing: status.routing, routed_versions: status.routed_versions }
+            : null,
+        };
+      });
+      admin.put('/models/:model/routing', async (request) => {
+        const name = modelParam(request);
+        if (!deps.registry.setRouting)
+          throw new KaizenError('InvalidInput', 'this server cannot write the registry');
+        const body = (request.body ?? {}) as {
+          weights?: unknown;
+          warm?: unknown;
+          reason?: unknown;
+          by?: unknown;
+        };
+        if (body.weights !== null && (typeof body.weights !== 'object' || Array.isArray(body.weights))) {
+          throw new KaizenError('InvalidInput', 'weights: expected an object {"<version>": percent} or null');
+        }
+        if (
+          body.warm !== undefined &&
+          (!Array.isArray(body.warm) || !body.warm.every((v) => Number.isInteger(v)))
+        ) {
+          throw new KaizenError('InvalidInput', 'warm: expected an array of version numbers');
+        }
+        let routing;
+        try {
+          routing = await deps.registry.setRouting(name, body.weights as Record<string, number> | null, {
+            reason: typeof body.reason === 'string' ? body.reason : 'admin API',
+            by: typeof body.by === 'string' ? body.by : 'admin',
+            ...(body.warm ? { warm: body.warm as number[] } : {}),
+          });
+        } catch (err) {
+          // an invalid split is the caller's mistake, not a broken spec file
+          if (err instanceof KaizenError && err.type === 'SpecInvalid')
+            throw new KaizenError('InvalidInput', err.message);
+          throw err;
+        }
+        // applied here at once; the other replicas follow on their next poll
+        const outcome = await host.refresh(name, { force: true });
+        const status = host.status().models.find((m) => m.model === name) ?? null;
+        return {
+          model: name,
+          routing,
+          applied: status
+            ? { version: status.version, routing: status.routing, routed_versions: status.routed_versions }
+            : null,
+          error: outcome.error ? { type: outcome.error.type, message: outcome.error.message } : null,
+        };
+      });
       admin.post('/models/:model/reload', async (request) => {
         const name = modelParam(request);
         const outcome = await host.refresh(name, { force: true });

@@ -1,0 +1,282 @@
+// Serving throughput: single-row predict requests at 64 connections against the production model
+// server (micro-batching on, then off) and against a bare Fastify route that returns a constant
+// JSON, in the same run. Each server runs in its own child process; autocannon runs here.
+// Floor (issue 6): predict throughput >= 0.7x the bare route, p99 <= 20 ms (micro-batching on).
+//
+//   npm run bench:serve -- [--json] [--connections 64] [--duration 10] [--rows 5000] [--max-wait 1]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import { currentBackend, selectBackend } from '../src/ml/backend';
+import { disposeBundle, serializeBundle } from '../src/ml/bundle';
+import { trainModel } from '../src/ml/train';
+import type { ModelSource } from '../src/serving/model-host';
+import { buildServer } from '../src/serving/server';
+import type { ModelVersion, RegistryDocument } from '../src/types';
+import { makeFlightsDataset } from '../test/unit/ml/make-dataset';
+
+const MIN_RATIO = 0.7;
+const MAX_P99_MS = 20;
+const MODEL = 'bench-serve';
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    connections: { type: 'string', default: '64' },
+    duration: { type: 'string', default: '10' },
+    rows: { type: 'string', default: '5000' },
+    child: { type: 'string' },
+    bundle: { type: 'string' },
+    batching: { type: 'string', default: 'on' },
+    'max-wait': { type: 'string', default: '1' },
+  },
+});
+
+// ---------------------------------------------------------------------------------------------
+// Children: one server each; prints `READY <url>` and serves until killed.
+// ---------------------------------------------------------------------------------------------
+
+async function childMain(kind: string): Promise<void> {
+  if (kind === 'bare') {
+    const app = Fastify({ logger: false });
+    const body = { model: MODEL, model_version: 1, predictions: [{ label: 'false', probability: 0.2 }] };
+    app.post('/v1/models/:model', async () => body);
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));
+    process.stdout.write(`READY ${url}\n`);
+    return;
+  }
+  const bytes = await readFile(args.bundle!);
+  const version = {
+    version: 1,
+    createdAt: new Date().toISOString(),
+    artifactUri: `file://${args.bundle}`,
+    artifactSha256: createHash('sha256').update(bytes).digest('hex'),
+    task: 'binary',
+    metrics: { test: {}, baseline: {} },
+    training: {
+      backend: 'cpu',
+      epochs: 1,
+      bestEpoch: 1,
+      resumedFromEpoch: null,
+      samplesPerSecond: 0,
+      history: [],
+    },
+    lineage: {
+      dataVersion: 'sha256:bench',
+      datasetUri: 'file:///bench/',
+      specHash: 'bench',
+      code: { gitCommit: null, packageVersion: '0.0.0' },
+      libraries: {},
+      hyperParameters: {},
+      workflowId: 'bench',
+      runId: 'bench',
+    },
+  } satisfies ModelVersion;
+  const doc: RegistryDocument = {
+    model: MODEL,
+    versions: [version],
+    aliases: { production: 1 },
+    history: [],
+  };
+  const source: ModelSource = {
+    read: async (model) => (model === MODEL ? doc : null),
+    loadArtifact: async () => bytes,
+  };
+  const app = buildServer({
+    registry: source,
+    env: 'production',
+    adminToken: '',
+    models: [MODEL],
+    refreshIntervalMs: 0,
+    microBatching: {
+      enabled: kind === 'serve' && args.batching !== 'off',
+      maxWaitMs: Number(args['max-wait']),
+    },
+  });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));
+  for (let i = 0; i < 200; i++) {
+    const ready = await app.inject('/readyz');
+    if (ready.statusCode === 200) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  process.stdout.write(`READY ${url} ${currentBackend()?.name ?? 'unknown'}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent
+// ---------------------------------------------------------------------------------------------
+
+interface Figures {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  errors: number;
+  non2xx: number;
+}
+
+function startChild(
+  kind: string,
+  extra: string[],
+): Promise<{ child: ChildProcess; url: string; backend: string | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', import.meta.filename, '--child', kind, ...extra],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /READY (\S+)(?: (\S+))?/.exec(out);
+      if (m) resolve({ child, url: m[1]!, backend: m[2] ?? null });
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`${kind} child exited with ${code} before it was ready`)));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+async function load(url: string, bodies: string[], seconds: number): Promise<Figures> {
+  const connections = Number(args.connections);
+  const requests = bodies.map((body) => ({
+    method: 'POST' as const,
+    body,
+    headers: { 'content-type': 'application/json' },
+  }));
+  let connection = 0;
+  const run = (duration: number) =>
+    new Promise<autocannon.Result>((resolve, reject) => {
+      autocannon(
+        {
+          url: `${url}/v1/models/${MODEL}:predict`,
+          method: 'POST',
+          connections,
+          duration,
+          requests,
+          setupClient: (client) => {
+            const offset = (connection++ * 7) % requests.length;
+            client.setRequests([...requests.slice(offset), ...requests.slice(0, offset)]);
+          },
+        },
+        (err, res) => (err ? reject(err as Error) : resolve(res)),
+      );
+    });
+  await run(2); // warm-up: JIT, connections, tfjs kernels
+  const r = await run(seconds);
+  return {
+    rps: Math.round(r.requests.average),
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    requests: r.requests.total,
+    errors: r.errors + r.timeouts,
+    non2xx: r.non2xx,
+  };
+}
+
+async function measure(kind: string, extra: string[], bodies: string[], seconds: number) {
+  const { child, url, backend } = await startChild(kind, extra);
+  try {
+    return { figures: await load(url, bodies, seconds), backend };
+  } finally {
+    await stopChild(child);
+  }
+}
+
+async function main(): Promise<void> {
+  if (args.child) return childMain(args.child);
+  const seconds = Number(args.duration);
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'kaizen-bench-serve-'));
+  try {
+    await selectBackend('cpu');
+    const data = await makeFlightsDataset(path.join(tmp, 'data'), { rows: Number(args.rows) });
+    // the pipeline's default architecture (DESIGN.md), one epoch: serving cost does not depend on training
+    const { model } = await trainModel({
+      datasetDir: data.dir,
+      trainSpec: {
+        hiddenUnits: [64, 32],
+        epochs: 1,
+        batchSize: 512,
+        learningRate: 0.001,
+        seed: 42,
+        patience: 0,
+        heartbeatEveryBatches: 20,
+        backend: 'cpu',
+      },
+    });
+    const bundlePath = path.join(tmp, 'model.kzn');
+    await writeFile(bundlePath, serializeBundle(model));
+    const features = model.transforms.features.map((f) => f.name);
+    disposeBundle(model);
+    const sample = [
+      { distance: 1000, hour: 18, origin: 'ORD', weekday: 5, destination: 'LAX' },
+      { distance: 300, hour: 7, origin: 'ATL', weekday: 1, destination: 'MCO' },
+      { distance: 2500, hour: 22, origin: 'SFO', weekday: 6, destination: 'JFK' },
+      { distance: 450, hour: 12, origin: 'DEN', weekday: 3, destination: 'PHX' },
+    ];
+    const bodies = sample.map((row) =>
+      JSON.stringify({
+        instances: [
+          Object.fromEntries(features.map((f) => [f, (row as Record<string, unknown>)[f] ?? null])),
+        ],
+      }),
+    );
+
+    const bare = await measure('bare', [], bodies, seconds);
+    const on = await measure(
+      'serve',
+      ['--bundle', bundlePath, '--batching', 'on', '--max-wait', args['max-wait']],
+      bodies,
+      seconds,
+    );
+    const off = await measure('serve', ['--bundle', bundlePath, '--batching', 'off'], bodies, seconds);
+    const ratio = Math.round((on.figures.rps / bare.figures.rps) * 1000) / 1000;
+    const ratioOff = Math.round((off.figures.rps / bare.figures.rps) * 1000) / 1000;
+    const passed =
+      ratio >= MIN_RATIO &&
+      on.figures.p99Ms <= MAX_P99_MS &&
+      on.figures.errors === 0 &&
+      on.figures.non2xx === 0;
+    const result = {
+      bench: 'serve',
+      connections: Number(args.connections),
+      durationSeconds: seconds,
+      servingBackend: on.backend,
+      cpus: os.cpus().length,
+      bare: bare.figures,
+      microBatching: { ...on.figures, ratioToBare: ratio },
+      noMicroBatching: { ...off.figures, ratioToBare: ratioOff },
+      floor: { minRatioToBare: MIN_RATIO, maxP99Ms: MAX_P99_MS },
+      passed,
+    };
+    if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else {
+      const line = (name: string, f: Figures, r?: number) =>
+        `${name.padEnd(18)} ${String(f.rps).padStart(7)} req/s  p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms${r === undefined ? '' : `  ${r}x bare`}`;
+      console.log(line('bare fastify', bare.figures));
+      console.log(line('predict (batched)', on.figures, ratio));
+      console.log(line('predict (single)', off.figures, ratioOff));
+      console.log(passed ? 'PASS' : `FAIL (floor: >= ${MIN_RATIO}x bare, p99 <= ${MAX_P99_MS} ms)`);
+    }
+    process.exitCode = passed ? 0 : 1;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { ModelRegistry } from '../../src/registry/registry';
+import { postPredict } from '../../src/serving/client';
+import { createObjectStore } from '../../src/storage/object-store';
+import type { PipelineResult } from '../../src/types';
+import { runCli, smallFlightsSpec, writeSpec } from '../helpers/cli';
+import { stackEnv, testConfig } from '../helpers/stack-env';
+
+const rows = [
+  { distance: 1000, hour: 9, weekday: 2, origin: 'ORD' },
+  { distance: 350, hour: 18, weekday: 5, origin: 'LAX' },
+  { distance: 2400, hour: 7, weekday: 1, origin: 'JFK' },
+];
+
+/** Sends real requests to the production server until stopped; returns the versions that answered. */
+function traffic(model: string): { stop: () => Promise<Map<number, number>> } {
+  let running = true;
+  const seen = new Map<number, number>();
+  const loop = (async () => {
+    let i = 0;
+    while (running) {
+      const r = await postPredict(testConfig().servers.production, model, [rows[i++ % rows.length]!]).catch(() => null);
+      if (r?.ok) seen.set(r.body.model_version, (seen.get(r.body.model_version) ?? 0) + 1);
+      else await new Promise((res) => setTimeout(res, 20));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return seen;
+    },
+  };
+}
+
+async function pipeline(model: string, id: string, overrides: Record<string, unknown>): Promise<PipelineResult> {
+  const res = await runCli(['pipeline', 'run', writeSpec(smallFlightsSpec(model, overrides)), '--wait', '--json', '--id', id], stackEnv());
+  expect(res.code === 0 || JSON.parse(res.stdout).outcome, res.stderr).toBeTruthy();
+  return JSON.parse(res.stdout) as PipelineResult;
+}
+
+describe('canary rollout (real production server and traffic)', () => {
+  const registry = new ModelRegistry(createObjectStore(testConfig()));
+  const canary = { steps: [50, 100], stepDuration: '3s', minRequestsPerStep: 5, maxErrorRate: 0.01, maxP99Ms: 1000, maxMetricDrop: 0.5 };
+  const train = (seed: number) => ({ hiddenUnits: [8], epochs: 2, batchSize: 128, learningRate: 0.005, seed });
+
+  it('promotes a healthy canary step by step, then rolls back one that misses its latency bound', async () => {
+    expect((await pipeline('it-canary', 'it-canary-1', { train: train(1) })).outcome).toBe('promoted');
+
+    const load = traffic('it-canary');
+    const promoted = await pipeline('it-canary', 'it-canary-2', { train: train(2), gate: { maxRegression: 1 }, canary });
+    const seen = await load.stop();
+    expect(promoted.outcome).toBe('promoted');
+    expect(promoted.canary?.decision).toBe('promote');
+    expect(promoted.canary?.steps.map((s) => [s.percent, s.passed])).toEqual([[50, true], [100, true]]);
+    expect(promoted.canary?.steps.every((s) => s.requests >= 5)).toBe(true);
+    expect(seen.get(1)).toBeGreaterThan(0);
+    expect(seen.get(2)).toBeGreaterThan(0);
+    let doc = await registry.require('it-canary');
+    expect(doc.aliases.production).toBe(2);
+    expect(doc.routing?.weights).toEqual({ '2': 100 });
+    expect(doc.routing?.warm).toEqual([1]);
+    expect(doc.history.filter((h) => h.alias === 'production').map((h) => h.to)).toEqual([1, 2]);
+
+    const load2 = traffic('it-canary');
+    const rolledBack = await pipeline('it-canary', 'it-canary-3', {
+      train: { ...train(7), hiddenUnits: [16], epochs: 3 },
+      gate: { maxRegression: 1 },
+      canary: { ...canary, maxP99Ms: 0.0001 },
+    });
+    await load2.stop();
+    expect(rolledBack.outcome, JSON.stringify(rolledBack.gate)).toBe('rolled_back');
+    expect(rolledBack.canary?.steps).toHaveLength(1);
+    expect(rolledBack.canary?.reasons?.[0]).toMatch(/p99 latency .* is above canary\.maxP99Ms/);
+    doc = await registry.require('it-canary');
+    expect(doc.aliases.production).toBe(2);
+    expect(doc.routing?.weights).toEqual({ '2': 100 });
+    const answered = await postPredict(testConfig().servers.production, 'it-canary', [rows[0]!]);
+    expect(answered.ok && answered.body.model_version).toBe(2);
+  });
+});
