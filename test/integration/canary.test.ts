@@ -1,10 +1,12 @@
+import { Client, Connection } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
+import { stackStatus, upStack } from '../../src/dev/stack';
 import { ModelRegistry } from '../../src/registry/registry';
 import { postPredict } from '../../src/serving/client';
 import { createObjectStore } from '../../src/storage/object-store';
 import type { PipelineResult } from '../../src/types';
 import { runCli, smallFlightsSpec, writeSpec } from '../helpers/cli';
-import { stackEnv, testConfig } from '../helpers/stack-env';
+import { stackEnv, testConfig, testStackOptions } from '../helpers/stack-env';
 
 const rows = [
   { distance: 1000, hour: 9, weekday: 2, origin: 'ORD' },
@@ -77,5 +79,32 @@ describe('canary rollout (real production server and traffic)', () => {
     expect(doc.routing?.weights).toEqual({ '2': 100 });
     const answered = await postPredict(testConfig().servers.production, 'it-canary', [rows[0]!]);
     expect(answered.ok && answered.body.model_version).toBe(2);
+  });
+
+  it('promotes exactly once when the orchestration worker is killed -9 in the middle of a canary', async () => {
+    expect((await pipeline('it-exact', 'it-exact-1', { train: train(1) })).outcome).toBe('promoted');
+    const client = new Client({ connection: await Connection.connect({ address: testConfig().temporal.address }) });
+    try {
+      const load = traffic('it-exact');
+      const run = pipeline('it-exact', 'it-exact-2', { train: train(2), gate: { maxRegression: 1 }, canary: { ...canary, steps: [25, 50, 100] } });
+      const child = client.workflow.getHandle('it-exact-2-canary');
+      await expect
+        .poll(async () => (await child.query<{ step: number }>('status').catch(() => null))?.step ?? 0, { timeout: 120_000, interval: 200 })
+        .toBeGreaterThanOrEqual(2);
+      const options = testStackOptions();
+      const worker = (await stackStatus(options)).components.find((c) => c.name === 'worker-pipeline');
+      process.kill(worker!.pid!, 'SIGKILL');
+      expect((await upStack(options)).components.find((c) => c.name === 'worker-pipeline')?.healthy).toBe(true);
+      const result = await run;
+      await load.stop();
+      expect(result.outcome).toBe('promoted');
+      expect(result.canary?.steps.map((s) => s.percent)).toEqual([25, 50, 100]);
+      const doc = await registry.require('it-exact');
+      expect(doc.history.filter((h) => h.alias === 'production').map((h) => [h.from, h.to])).toEqual([[null, 1], [1, 2]]);
+      expect(doc.routing?.weights).toEqual({ '2': 100 });
+      expect(doc.routing?.warm).toEqual([1]);
+    } finally {
+      await client.connection.close();
+    }
   });
 });
