@@ -4,7 +4,7 @@ import { heartbeat } from '@temporalio/activity';
 import { KaizenError } from '../src/errors';
 import { disposeBundle, loadBundle } from '../src/ml/bundle';
 import { evaluateModel as evaluate } from '../src/ml/evaluate';
-import { sha256Hex } from '../src/storage/object-store';
+import { sha256Hex } from '../src/hashing';
 import { evaluateQualityGate, type QualityGateReport } from '../src/quality-gate';
 import type { EvaluationReport, GateSpec, Metrics, PreparedDataset } from '../src/types';
 import { asActivity, type ActivityDeps } from './deps';

@@ -3,7 +3,7 @@ import { activityInfo, cancellationSignal, getClient, heartbeat } from '@tempora
 import { downloadDataset } from '../src/data/prepare';
 import { BUNDLE_FILE, disposeBundle, serializeBundle } from '../src/ml/bundle';
 import { trainModel as train } from '../src/ml/train';
-import { sha256Hex } from '../src/storage/object-store';
+import { sha256Hex } from '../src/hashing';
 import type { PreparedDataset, TrainedModel, TrainingProgress, TrainSpec } from '../src/types';
 import { trainingProgressSignal } from '../workflows/definitions';
 import { asActivity, type ActivityDeps } from './deps';

@@ -1,5 +1,6 @@
 import { condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { parseDurationMs } from '../src/duration';
 import { NON_RETRYABLE_ERROR_TYPES } from '../src/errors';
 import { TASK_QUEUES, type CanaryInput, type CanaryResult } from '../src/types';
 import { abortSignal, canaryStatusQuery, pauseSignal, resumeSignal, type CanaryStatus } from './definitions';
@@ -9,12 +10,6 @@ const act = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
   retry: { maximumInterval: '10s', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
 });
-
-function durationToMs(d: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(d);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m?.[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Number(m?.[1] ?? 60) * unit;
-}
 
 function split(champion: number | null, candidate: number, percent: number): Record<string, number> {
   if (champion === null || percent >= 100) return { [String(candidate)]: 100 };
@@ -56,7 +51,7 @@ export async function canaryRollout(input: CanaryInput): Promise<CanaryResult> {
     return { decision: 'promote', steps: [], reasons: ['no production version to compare with: promoted without a canary'] };
   }
 
-  const stepMs = durationToMs(canary.stepDuration);
+  const stepMs = parseDurationMs(canary.stepDuration) ?? 60_000;
   for (const [i, percent] of canary.steps.entries()) {
     status.step = i + 1;
     status.percent = percent;

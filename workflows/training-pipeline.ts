@@ -12,6 +12,7 @@ import {
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { canaryRollout } from './canary-rollout';
 import type { Activities } from '../activities';
+import { parseDurationMs } from '../src/duration';
 import { NON_RETRYABLE_ERROR_TYPES } from '../src/errors';
 import {
   MODEL_SEARCH_ATTRIBUTE,
@@ -65,12 +66,11 @@ const heavy = proxyActivities<Activities>({
   retry,
 });
 
-/** "10s" → 10000; the spec was validated, so the format is known. */
+/** The spec was validated, so the duration parses; a non-retryable failure if it somehow does not. */
 function durationToMs(d: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(d);
-  if (!m) throw ApplicationFailure.nonRetryable(`not a duration: ${d}`, 'SpecInvalid');
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Number(m[1]) * unit;
+  const ms = parseDurationMs(d);
+  if (ms === null) throw ApplicationFailure.nonRetryable(`not a duration: ${d}`, 'SpecInvalid');
+  return ms;
 }
 
 /**

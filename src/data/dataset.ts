@@ -1,7 +1,6 @@
 // Versioned, content-addressed dataset directories: datasets/<sha256>/ holds the three parquet
 // splits, schema.json, transforms.json, profile.json, validation.json and, written last, manifest.json.
 // A reader trusts a dataset only when its manifest exists; the manifest lists every file's sha256.
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KaizenError } from '../errors';
@@ -14,7 +13,8 @@ import type {
   Transforms,
   ValidationReport,
 } from '../types';
-import { sha256File, type SourceIdentity } from './source';
+import { canonicalJson, sha256File, sha256Hex } from '../hashing';
+import type { SourceIdentity } from './source';
 
 export const DATASET_FORMAT = 'kaizen-dataset/1';
 export const SPLIT_FILES = {
@@ -75,25 +75,9 @@ export interface LoadedDataset {
   files: { train: string; validation: string; test: string };
 }
 
-/** JSON with sorted keys, for hashing. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      return Object.fromEntries(
-        Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-      );
-    }
-    return v;
-  });
-}
-
-export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
 /** Hash of what in the spec shapes the dataset: the data section and the task. */
 export function dataSpecHash(spec: DataSpec, task: TaskKind | undefined): string {
-  return sha256(canonicalJson({ format: DATASET_FORMAT, data: spec, task: task ?? null }));
+  return sha256Hex(canonicalJson({ format: DATASET_FORMAT, data: spec, task: task ?? null }));
 }
 
 /** The version: sha256 over the data spec hash, the source's content and every output file's content. */
@@ -103,7 +87,7 @@ export function contentHash(
   files: Record<string, FileEntry>,
 ): string {
   const entries = DATASET_FILES.map((name) => [name, files[name]?.sha256 ?? null]);
-  return sha256(
+  return sha256Hex(
     canonicalJson({
       format: DATASET_FORMAT,
       spec: specHash,

@@ -1,12 +1,11 @@
 // Where the data comes from: the format (by extension or data.format), the local file (a path
 // relative to the spec, or an s3:// object fetched first), its identity, and the DuckDB reader.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { KaizenError } from '../errors';
 import type { DataFormat, DataSpec } from '../types';
 import { literal } from './sql';
+import { sha256File } from '../hashing';
 
 /** Fetches an `s3://` source to a local file and returns its path. */
 export type FetchSource = (uri: string) => Promise<string>;
@@ -62,12 +61,6 @@ export function s3Parts(uri: string): { bucket: string; key: string } {
       field: 'data.source',
     });
   return { bucket: m[1]!, key: m[2]! };
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** The local file to read: fetched for s3://, resolved against the spec's directory otherwise. */

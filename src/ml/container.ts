@@ -32,10 +32,6 @@ export interface DecodedContainer<H> {
 const DIGEST_BYTES = 32;
 const PREFIX_BYTES = 12;
 
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 export function encodeContainer(
   magic: string,
   version: number,

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { KaizenError } from '../errors';
 import type { DatasetSchema, FeatureTransform, TaskKind, Transforms } from '../types';
+import { ident, literal } from '../data/sql';
 
 export type SplitName = 'train' | 'validation' | 'test';
 
@@ -334,14 +335,6 @@ async function readJson<T>(file: string): Promise<T> {
   }
 }
 
-export function quoteIdentifier(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-export function quoteLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
-
 const NUMERIC_SQL_TYPE =
   /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|REAL|DECIMAL.*|INT\d*)$/i;
 
@@ -356,7 +349,7 @@ export async function readParquetColumns(
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   try {
-    const source = `read_parquet(${quoteLiteral(file)})`;
+    const source = `read_parquet(${literal(file)})`;
     const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
     const types = new Map<string, string>();
     for (const row of described.getRowObjectsJS())
@@ -364,7 +357,7 @@ export async function readParquetColumns(
     const select = columns.map((name, i) => {
       const type = types.get(name);
       if (type === undefined) throw new KaizenError('TrainingFailed', `${file} has no column "${name}"`);
-      const col = quoteIdentifier(name);
+      const col = ident(name);
       return `${NUMERIC_SQL_TYPE.test(type) ? `CAST(${col} AS DOUBLE)` : col} AS c${i}`;
     });
     const reader = await connection.runAndReadAll(`SELECT ${select.join(', ')} FROM ${source}`);

@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend, type BackendInfo } from './backend';
 import { computeBaseline, type ModelBundle } from './bundle';
-import { decodeContainer, encodeContainer, sha256Hex, type NamedTensor } from './container';
+import { sha256Hex } from '../hashing';
+import { decodeContainer, encodeContainer, type NamedTensor } from './container';
 import { classesOf, readDatasetMeta, readSplit, sliceEncoded, type EncodedSplit } from './dataset';
 import { rocAuc } from './metrics';
 import {

@@ -1,5 +1,6 @@
 import { KaizenError } from '../errors';
-import { sha256Hex, type ObjectStore } from '../storage/object-store';
+import { sha256Hex } from '../hashing';
+import type { ObjectStore } from '../storage/object-store';
 import type {
   AliasMove,
   DatasetProfile,

@@ -1,13 +1,14 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { DURATION_PATTERN, parseDurationMs } from '../duration';
 import { KaizenError } from '../errors';
+import { canonicalJson, sha256Hex } from '../hashing';
 import type { PipelineSpec } from '../types';
 
 const duration = z
   .string()
-  .regex(/^\d+(\.\d+)?(ms|s|m|h|d)$/, 'a duration like "500ms", "10s", "1m", "24h" or "7d"');
+  .regex(DURATION_PATTERN, 'a duration like "500ms", "10s", "1m", "24h" or "7d"');
 
 const featureKind = z.enum(['numeric', 'categorical', 'boolean', 'timestamp', 'text']);
 const modelName = z
@@ -173,26 +174,13 @@ export function resolveSource(source: string, baseDir: string): string {
   return path.resolve(baseDir, source);
 }
 
-/** Stable JSON (sorted keys) so the hash does not depend on key order. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 export function hashSpec(spec: unknown): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(spec)).digest('hex')}`;
+  return `sha256:${sha256Hex(canonicalJson(spec))}`;
 }
 
 /** "10s" → 10000 */
 export function durationMs(d: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(d);
-  if (!m) throw new KaizenError('SpecInvalid', `not a duration: ${d}`);
-  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Number(m[1]) * mult;
+  const ms = parseDurationMs(d);
+  if (ms === null) throw new KaizenError('SpecInvalid', `not a duration: ${d}`);
+  return ms;
 }

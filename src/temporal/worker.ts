@@ -13,7 +13,7 @@ import { TASK_QUEUES } from '../types';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WORKFLOWS_DIR = path.join(REPO_ROOT, 'workflows');
-const WORKFLOW_SOURCES = [WORKFLOWS_DIR, path.join(REPO_ROOT, 'src/types.ts'), path.join(REPO_ROOT, 'src/errors.ts')];
+const WORKFLOW_SOURCES = [WORKFLOWS_DIR, ...['types', 'errors', 'duration'].map((m) => path.join(REPO_ROOT, `src/${m}.ts`))];
 
 async function sourceFiles(entry: string): Promise<string[]> {
   if (!existsSync(entry)) return [];

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ModelRegistry, type NewVersion } from '../../src/registry/registry';
-import { createObjectStore, sha256Hex } from '../../src/storage/object-store';
+import { sha256Hex } from '../../src/hashing';
+import { createObjectStore } from '../../src/storage/object-store';
 import { testConfig } from '../helpers/stack-env';
 
 function newVersion(store: ReturnType<typeof createObjectStore>, workflowId: string, sourceKey: string, bytes: Buffer): NewVersion {

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sha256 } from '../../../src/data/dataset';
+import { sha256Hex as sha256 } from '../../../src/hashing';
 import { prepareLocal, type PreparedLocal } from '../../../src/data/prepare';
 import { DuckSession, literal } from '../../../src/data/sql';
 import type { DataSpec } from '../../../src/types';

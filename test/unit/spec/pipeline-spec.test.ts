@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KaizenError } from '../../../src/errors';
-import { canonicalJson, durationMs, hashSpec, loadPipelineSpec, parsePipelineSpec } from '../../../src/spec/pipeline-spec';
+import { canonicalJson } from '../../../src/hashing';
+import { durationMs, hashSpec, loadPipelineSpec, parsePipelineSpec } from '../../../src/spec/pipeline-spec';
 
 const minimal = { model: 'm', data: { source: 'data.csv', target: 'y' } };
 
