@@ -2,6 +2,7 @@ import { heartbeat } from '@temporalio/activity';
 import { analyseCanaryStep, type CanaryStepReport, type VersionWindow } from '../src/canary';
 import { KaizenError } from '../src/errors';
 import { reloadModel } from '../src/serving/client';
+import type { ModelWindow } from '../src/serving/live-metrics';
 import type { CanarySpec } from '../src/types';
 import { asActivity, type ActivityDeps } from './deps';
 
@@ -32,10 +33,6 @@ export interface PromoteCanaryInput {
   workflowId: string;
 }
 
-interface ServerWindow {
-  versions: Record<string, { requests: number; errors: number; errorRate: number; p99Ms: number | null; accuracy: number | null; feedback: number }>;
-}
-
 const EMPTY: VersionWindow = { requests: 0, errors: 0, errorRate: 0, p99Ms: 0, accuracy: null, labelled: 0 };
 
 export function createCanaryActivities(deps: ActivityDeps) {
@@ -61,11 +58,11 @@ export function createCanaryActivities(deps: ActivityDeps) {
       return asActivity(async () => {
         heartbeat();
         const url = `${prodUrl.replace(/\/$/, '')}/admin/models/${encodeURIComponent(input.model)}/metrics?window=${input.windowSeconds}s`;
-        let body: ServerWindow;
+        let body: ModelWindow;
         try {
           const res = await fetch(url, { headers: { authorization: `Bearer ${deps.config.adminToken}` }, signal: AbortSignal.timeout(10_000) });
           if (!res.ok) throw new KaizenError('NotReady', `the production server answered ${res.status} for ${url}`);
-          body = (await res.json()) as ServerWindow;
+          body = (await res.json()) as ModelWindow;
         } catch (err) {
           if (err instanceof KaizenError) throw err;
           throw new KaizenError('NotReady', `the production server at ${prodUrl} is not reachable: ${(err as Error).message}`);

@@ -1,10 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { heartbeat } from '@temporalio/activity';
 import { KaizenError } from '../src/errors';
-import { disposeBundle, loadBundle } from '../src/ml/bundle';
+import { deserializeBundle, disposeBundle, type ModelBundle } from '../src/ml/bundle';
 import { evaluateModel as evaluate } from '../src/ml/evaluate';
-import { sha256Hex } from '../src/hashing';
 import { evaluateQualityGate, type QualityGateReport } from '../src/quality-gate';
 import type { EvaluationReport, GateSpec, Metrics, PreparedDataset } from '../src/types';
 import { asActivity, type ActivityDeps } from './deps';
@@ -16,15 +13,11 @@ export interface EvaluateModelInput {
   dataset: PreparedDataset;
 }
 
-/** Fetches a bundle, refuses it unless its sha256 matches, and writes it to a local file. */
-export async function fetchBundle(deps: ActivityDeps, uri: string, sha256: string): Promise<string> {
+/** A trained bundle from the object store, refused unless its sha256 matches (no local copy). */
+export async function fetchBundle(deps: ActivityDeps, uri: string, sha256: string): Promise<ModelBundle> {
   const bytes = await deps.store.getBuffer(deps.store.keyOf(uri));
   if (!bytes) throw new KaizenError('ModelNotFound', `model artifact ${uri} is missing`);
-  if (sha256Hex(bytes) !== sha256) throw new KaizenError('ArtifactIntegrity', `model artifact ${uri} does not match its sha256; refusing it`);
-  const file = path.join(deps.workDir, 'bundles', sha256, path.basename(deps.store.keyOf(uri)));
-  await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, bytes);
-  return file;
+  return deserializeBundle(bytes, sha256, uri);
 }
 
 export interface QualityGateActivityInput {
@@ -45,13 +38,10 @@ export function createEvaluationActivities(deps: ActivityDeps) {
     model: string,
     dataset: PreparedDataset,
   ): Promise<{ version: number; metrics: Metrics } | { error: string } | null> {
-    const doc = await deps.registry.read(model);
-    const prod = doc?.aliases.production;
-    const version = prod === undefined ? undefined : doc?.versions.find((v) => v.version === prod);
+    const version = await deps.registry.aliasVersion(model, 'production');
     if (!version) return null;
     try {
-      const file = await fetchBundle(deps, version.artifactUri, version.artifactSha256);
-      const bundle = await loadBundle(file, version.artifactSha256);
+      const bundle = await deserializeBundle(await deps.registry.loadArtifact(version), version.artifactSha256, version.artifactUri);
       try {
         const report = await evaluate(bundle, await localDataset(deps, dataset));
         return { version: version.version, metrics: report.test };
@@ -87,9 +77,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
     async evaluateModel(input: EvaluateModelInput): Promise<EvaluationReport> {
       return asActivity(async () => {
         heartbeat({ step: 'fetching' });
-        const file = await fetchBundle(deps, input.bundleUri, input.bundleSha256);
+        const bundle = await fetchBundle(deps, input.bundleUri, input.bundleSha256);
         const datasetDir = await localDataset(deps, input.dataset);
-        const bundle = await loadBundle(file, input.bundleSha256);
         heartbeat({ step: 'evaluating' });
         try {
           return await evaluate(bundle, datasetDir);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { cancellationSignal, heartbeat } from '@temporalio/activity';
 import { KaizenError } from '../src/errors';
-import { disposeBundle, loadBundle, predict } from '../src/ml/bundle';
+import { disposeBundle, predict } from '../src/ml/bundle';
 import { readParquetColumns } from '../src/ml/dataset';
 import { predictionOutputs, reloadModel } from '../src/serving/client';
 import { runLoadTest, type LoadTestReport } from '../src/serving/load-test';
@@ -66,8 +66,7 @@ export function createServingActivities(deps: ActivityDeps) {
         // the server also polls the registry; asking it to reload now saves the poll period
         await reloadModel(stagingUrl, input.model, deps.config.adminToken).catch(() => undefined);
         const rows = await testRows(deps, input.dataset, 200);
-        const file = await fetchBundle(deps, input.bundleUri, input.bundleSha256);
-        const bundle = await loadBundle(file, input.bundleSha256);
+        const bundle = await fetchBundle(deps, input.bundleUri, input.bundleSha256);
         let expected: number[][];
         try {
           expected = predict(bundle, rows).predictions.map(predictionOutputs);

@@ -2,11 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { KaizenConfig } from '../config';
-import { prepareDataset } from '../data/prepare';
+import { prepareDataset, readRemoteProfile } from '../data/prepare';
 import { ModelRegistry } from '../registry/registry';
 import { loadPipelineSpec } from '../spec/pipeline-spec';
 import { createObjectStore } from '../storage/object-store';
-import type { DatasetProfile } from '../types';
 import { table, type Output } from './output';
 
 export async function dataPrepare(cfg: KaizenConfig, specFile: string, out: Output): Promise<number> {
@@ -14,15 +13,11 @@ export async function dataPrepare(cfg: KaizenConfig, specFile: string, out: Outp
   const store = createObjectStore(cfg);
   await store.ensureBucket();
   const registry = new ModelRegistry(store);
-  let reference: DatasetProfile | null = null;
-  const doc = await registry.read(spec.model);
-  const prod = doc?.aliases.production;
-  const version = prod === undefined ? undefined : doc?.versions.find((v) => v.version === prod);
-  if (version) reference = (await store.getJson<DatasetProfile>(`${store.keyOf(version.lineage.datasetUri)}profile.json`))?.value ?? null;
+  const reference = await registry.productionProfile(spec.model);
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'kaizen-prepare-'));
   try {
     const prepared = await prepareDataset({ spec: spec.data, task: spec.task, specDir: path.dirname(specFile), workDir, reference, store, specHash });
-    const profile = (await store.getJson<DatasetProfile>(`${store.keyOf(prepared.uri)}profile.json`))?.value ?? null;
+    const profile = await readRemoteProfile(store, prepared.uri);
     const doc = { dataVersion: prepared.dataVersion, uri: prepared.uri, rows: prepared.rows.total, splits: prepared.rows, reused: prepared.reused, schema: prepared.schema, validation: prepared.validation, profile };
     out.result(doc, () => {
       const v = prepared.validation;

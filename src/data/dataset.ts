@@ -176,6 +176,10 @@ export async function readRemoteManifest(store: ObjectStore, uri: string): Promi
  */
 export async function downloadDataset(store: ObjectStore, uri: string, dir: string): Promise<LoadedDataset> {
   const prefix = prefixOf(store, uri);
+  // the local manifest is written only after every file was verified, and datasets never change
+  // (content-addressed): a second call in this worker needs neither the store nor a re-hash
+  const local = await readJson<DatasetManifest>(path.join(dir, MANIFEST_FILE)).catch(() => null);
+  if (local && prefix.endsWith(`${local.dataVersion.replace(/^sha256:/, '')}/`)) return loadDatasetDir(dir);
   const manifest = await readRemoteManifest(store, uri);
   if (!manifest)
     throw new KaizenError('DataSourceNotFound', `no prepared dataset at ${uri} (no ${MANIFEST_FILE})`);

@@ -1,3 +1,4 @@
+import { readRemoteProfile } from '../data/dataset';
 import { KaizenError } from '../errors';
 import { sha256Hex } from '../hashing';
 import type { ObjectStore } from '../storage/object-store';
@@ -102,17 +103,17 @@ export class ModelRegistry {
 
   private async ensureArtifact(version: ModelVersion, sourceUri: string): Promise<void> {
     const key = this.store.keyOf(version.artifactUri);
-    const present = await this.store.stat(key);
-    if (!present) {
-      const src = this.store.keyOf(sourceUri);
-      const bytes = await this.store.getBuffer(src);
-      if (!bytes) throw new KaizenError('ModelNotFound', `trained artifact ${sourceUri} is missing`);
-      if (sha256Hex(bytes) !== version.artifactSha256) {
-        throw new KaizenError('ArtifactIntegrity', `trained artifact ${sourceUri} does not match its sha256`);
-      }
-      await this.store.put(key, bytes);
+    // a retried registration finds the copy of the first attempt: check it rather than copy again
+    if (await this.store.stat(key)) {
+      await this.loadArtifact(version);
+      return;
     }
-    await this.loadArtifact(version);
+    const bytes = await this.store.getBuffer(this.store.keyOf(sourceUri));
+    if (!bytes) throw new KaizenError('ModelNotFound', `trained artifact ${sourceUri} is missing`);
+    if (sha256Hex(bytes) !== version.artifactSha256) {
+      throw new KaizenError('ArtifactIntegrity', `trained artifact ${sourceUri} does not match its sha256`);
+    }
+    await this.store.put(key, bytes);
   }
 
   /** Downloads a version's artifact and refuses it unless its sha256 matches the registry. */
@@ -129,12 +130,24 @@ export class ModelRegistry {
     return bytes;
   }
 
+  /** The version an alias points to, or null when the model or the alias does not exist. */
+  async aliasVersion(model: string, alias: string): Promise<ModelVersion | null> {
+    const doc = await this.read(model);
+    const n = doc?.aliases[alias];
+    return (n === undefined ? undefined : doc?.versions.find((v) => v.version === n)) ?? null;
+  }
+
+  /** The training data profile of the production version: the reference for new training data. */
+  async productionProfile(model: string): Promise<DatasetProfile | null> {
+    const version = await this.aliasVersion(model, 'production');
+    return version ? this.readProfile(version) : null;
+  }
+
   /** The training data profile of a version (`profile.json` beside its dataset), or null when absent. */
   async readProfile(version: ModelVersion): Promise<DatasetProfile | null> {
     const uri = version.lineage.datasetUri;
     if (!uri.startsWith(`s3://${this.store.bucket}/`)) return null;
-    const prefix = this.store.keyOf(uri).replace(/\/?$/, '/');
-    return (await this.store.getJson<DatasetProfile>(`${prefix}profile.json`))?.value ?? null;
+    return readRemoteProfile(this.store, uri);
   }
 
   /** A version by number, `latest`, or an alias name. */

@@ -50,20 +50,29 @@ const LAT_GROWTH = 1.05;
 const LAT_BUCKETS = 360;
 const LOG_GROWTH = Math.log(LAT_GROWTH);
 
-interface Bucket {
+const COUNTERS = [
+  'requests',
+  'errors',
+  'clientErrors',
+  'fallbacks',
+  'instances',
+  'predSum',
+  'predCount',
+  'feedback',
+  'correct',
+  'judged',
+  'absErrSum',
+  'absErrCount',
+] as const;
+
+type Counts = Record<(typeof COUNTERS)[number], number>;
+
+function zeroCounts(): Counts {
+  return Object.fromEntries(COUNTERS.map((k) => [k, 0])) as Counts;
+}
+
+interface Bucket extends Counts {
   second: number;
-  requests: number;
-  errors: number;
-  clientErrors: number;
-  fallbacks: number;
-  instances: number;
-  predSum: number;
-  predCount: number;
-  feedback: number;
-  correct: number;
-  judged: number;
-  absErrSum: number;
-  absErrCount: number;
   latency: Uint32Array;
 }
 
@@ -129,22 +138,7 @@ export class LiveMetrics {
     const slot = second % this.retentionSeconds;
     let b = ring[slot];
     if (!b || b.second !== second) {
-      b = {
-        second,
-        requests: 0,
-        errors: 0,
-        clientErrors: 0,
-        fallbacks: 0,
-        instances: 0,
-        predSum: 0,
-        predCount: 0,
-        feedback: 0,
-        correct: 0,
-        judged: 0,
-        absErrSum: 0,
-        absErrCount: 0,
-        latency: b ? b.latency.fill(0) : new Uint32Array(LAT_BUCKETS),
-      };
+      b = { second, ...zeroCounts(), latency: b ? b.latency.fill(0) : new Uint32Array(LAT_BUCKETS) };
       ring[slot] = b;
     }
     return b;
@@ -162,34 +156,10 @@ export class LiveMetrics {
       (a, b) => a[0] - b[0],
     )) {
       const hist = new Uint32Array(LAT_BUCKETS);
-      const w = {
-        requests: 0,
-        errors: 0,
-        clientErrors: 0,
-        fallbacks: 0,
-        instances: 0,
-        predSum: 0,
-        predCount: 0,
-        feedback: 0,
-        correct: 0,
-        judged: 0,
-        absErrSum: 0,
-        absErrCount: 0,
-      };
+      const w = zeroCounts();
       for (const b of ring) {
         if (!b || b.second < first || b.second > last) continue;
-        w.requests += b.requests;
-        w.errors += b.errors;
-        w.clientErrors += b.clientErrors;
-        w.fallbacks += b.fallbacks;
-        w.instances += b.instances;
-        w.predSum += b.predSum;
-        w.predCount += b.predCount;
-        w.feedback += b.feedback;
-        w.correct += b.correct;
-        w.judged += b.judged;
-        w.absErrSum += b.absErrSum;
-        w.absErrCount += b.absErrCount;
+        for (const k of COUNTERS) w[k] += b[k];
         for (let i = 0; i < LAT_BUCKETS; i++) hist[i]! += b.latency[i]!;
       }
       if (w.requests === 0 && w.feedback === 0) continue;

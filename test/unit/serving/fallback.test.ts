@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildInputGuard, outOfProfile } from '../../../src/serving/fallback';
 import { buildServer, type ServerDeps } from '../../../src/serving/server';
 import type { DatasetProfile, Transforms } from '../../../src/types';
-import { memoryRegistry, registerBytes, trainTinyModels, type TinyModels } from './fixtures';
+import { memoryRegistry, registerBytes, serverTestContext } from './fixtures';
 
 const TOKEN = 'unit-admin-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -60,23 +60,12 @@ describe('input guard', () => {
   });
 });
 
-let tiny: TinyModels;
-let apps: FastifyInstance[] = [];
-beforeAll(async () => {
-  tiny = await trainTinyModels();
-});
-afterAll(async () => {
-  await tiny.cleanup();
-});
-afterEach(async () => {
-  await Promise.all(apps.map((a) => a.close()));
-  apps = [];
-});
+const ctx = serverTestContext();
 
 async function world(overrides: Partial<ServerDeps> = {}) {
   const { store, registry } = memoryRegistry();
-  await registerBytes(store, registry, 'm', tiny.bytes[0], 'wf-1');
-  await registerBytes(store, registry, 'm', tiny.bytes[1], 'wf-2');
+  await registerBytes(store, registry, 'm', ctx.tiny.bytes[0], 'wf-1');
+  await registerBytes(store, registry, 'm', ctx.tiny.bytes[1], 'wf-2');
   await registry.moveAlias('m', 'production', 1, { reason: 'test', by: 'test' });
   await store.put('datasets/aaaa/profile.json', JSON.stringify(profile));
   const make = async () => {
@@ -88,7 +77,7 @@ async function world(overrides: Partial<ServerDeps> = {}) {
       defaultMetrics: false,
       ...overrides,
     });
-    apps.push(app);
+    ctx.apps.push(app);
     await app.ready();
     return app;
   };

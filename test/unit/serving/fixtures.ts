@@ -1,9 +1,11 @@
 // Builders for model-server unit tests: an in-memory object store (so a real ModelRegistry, with
 // its sha256 checks, runs without MinIO) and a tiny model trained in-process on real flights rows.
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import os from 'node:os';
 import path from 'node:path';
+import { sha256Hex } from '../../../src/hashing';
 import { selectBackend } from '../../../src/ml/backend';
 import { disposeBundle, serializeBundle } from '../../../src/ml/bundle';
 import { trainModel } from '../../../src/ml/train';
@@ -131,7 +133,7 @@ export async function registerBytes(
   return registry.register(model, {
     sourceArtifactUri: store.uri(scratch),
     artifactFile: 'model.kzn',
-    artifactSha256: createHash('sha256').update(bytes).digest('hex'),
+    artifactSha256: sha256Hex(bytes),
     task: 'binary',
     metrics: { test: { auc: 0.61, accuracy: 0.8 }, baseline: { auc: 0.5, accuracy: 0.79 } },
     training,
@@ -161,4 +163,22 @@ export function tamper(store: MemoryStore, v: ModelVersion): void {
   const body = Buffer.from(o.body);
   body[body.length - 100] = body[body.length - 100]! ^ 0xff;
   store.objects.set(key, { body, etag: `${o.etag}-tampered` });
+}
+
+/**
+ * The shared set-up of the server test files: the tiny models trained once per file, and every
+ * app a test builds (pushed onto `apps`) closed after it.
+ */
+export function serverTestContext(): { tiny: TinyModels; apps: FastifyInstance[] } {
+  const ctx = { apps: [] as FastifyInstance[] } as { tiny: TinyModels; apps: FastifyInstance[] };
+  beforeAll(async () => {
+    ctx.tiny = await trainTinyModels();
+  });
+  afterAll(async () => {
+    await ctx.tiny?.cleanup();
+  });
+  afterEach(async () => {
+    await Promise.all(ctx.apps.splice(0).map((a) => a.close()));
+  });
+  return ctx;
 }

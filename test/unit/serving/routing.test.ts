@@ -1,16 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ModelRegistry } from '../../../src/registry/registry';
 import { keyPoint, pickVersion, routeTable, routingKeyOf } from '../../../src/serving/routing';
 import { buildServer, type ServerDeps } from '../../../src/serving/server';
 import type { TrafficRouting } from '../../../src/types';
-import {
-  memoryRegistry,
-  registerBytes,
-  trainTinyModels,
-  type MemoryStore,
-  type TinyModels,
-} from './fixtures';
+import { memoryRegistry, registerBytes, type MemoryStore, serverTestContext } from './fixtures';
 
 const TOKEN = 'unit-admin-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -63,23 +57,12 @@ describe('route table and key hashing', () => {
   });
 });
 
-let tiny: TinyModels;
-let apps: FastifyInstance[] = [];
-beforeAll(async () => {
-  tiny = await trainTinyModels();
-});
-afterAll(async () => {
-  await tiny.cleanup();
-});
-afterEach(async () => {
-  await Promise.all(apps.map((a) => a.close()));
-  apps = [];
-});
+const ctx = serverTestContext();
 
 async function world(): Promise<{ store: MemoryStore; registry: ModelRegistry }> {
   const { store, registry } = memoryRegistry();
-  await registerBytes(store, registry, 'm', tiny.bytes[0], 'wf-1');
-  await registerBytes(store, registry, 'm', tiny.bytes[1], 'wf-2');
+  await registerBytes(store, registry, 'm', ctx.tiny.bytes[0], 'wf-1');
+  await registerBytes(store, registry, 'm', ctx.tiny.bytes[1], 'wf-2');
   await registry.moveAlias('m', 'production', 1, { reason: 'test', by: 'test' });
   return { store, registry };
 }
@@ -96,7 +79,7 @@ async function server(
     defaultMetrics: false,
     ...overrides,
   });
-  apps.push(app);
+  ctx.apps.push(app);
   await app.ready();
   return app;
 }

@@ -1,34 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ModelRegistry } from '../../../src/registry/registry';
 import { buildServer, type ServerDeps } from '../../../src/serving/server';
 import type { ModelVersion } from '../../../src/types';
-import {
-  memoryRegistry,
-  registerBytes,
-  tamper,
-  trainTinyModels,
-  type MemoryStore,
-  type TinyModels,
-} from './fixtures';
+import { memoryRegistry, registerBytes, tamper, type MemoryStore, serverTestContext } from './fixtures';
 
 const TOKEN = 'unit-admin-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
 
-let tiny: TinyModels;
-let apps: FastifyInstance[] = [];
-
-beforeAll(async () => {
-  tiny = await trainTinyModels();
-});
-afterAll(async () => {
-  await tiny.cleanup();
-});
-afterEach(async () => {
-  await Promise.all(apps.map((a) => a.close()));
-  apps = [];
-});
+const ctx = serverTestContext();
 
 interface World {
   app: FastifyInstance;
@@ -41,8 +22,8 @@ interface World {
 /** A registry with model "m" at versions 1 and 2 (production → 1) and a server over it. */
 async function world(overrides: Partial<ServerDeps> = {}, alias: number | null = 1): Promise<World> {
   const { store, registry } = memoryRegistry();
-  const v1 = await registerBytes(store, registry, 'm', tiny.bytes[0], 'wf-1');
-  const v2 = await registerBytes(store, registry, 'm', tiny.bytes[1], 'wf-2');
+  const v1 = await registerBytes(store, registry, 'm', ctx.tiny.bytes[0], 'wf-1');
+  const v2 = await registerBytes(store, registry, 'm', ctx.tiny.bytes[1], 'wf-2');
   if (alias !== null) await registry.moveAlias('m', 'production', alias, { reason: 'test', by: 'test' });
   const app = buildServer({
     registry,
@@ -52,7 +33,7 @@ async function world(overrides: Partial<ServerDeps> = {}, alias: number | null =
     defaultMetrics: false,
     ...overrides,
   });
-  apps.push(app);
+  ctx.apps.push(app);
   await app.ready();
   return { app, store, registry, v1, v2 };
 }
@@ -63,12 +44,12 @@ const predictOnce = (app: FastifyInstance, body: unknown, model = 'm') =>
 describe('POST /v1/models/<model>:predict', () => {
   it('predicts for a batch, labels the version, and puts unknown categories in the out-of-vocabulary bucket', async () => {
     const { app } = await world();
-    const res = await predictOnce(app, { instances: tiny.rows });
+    const res = await predictOnce(app, { instances: ctx.tiny.rows });
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json();
     expect(body.model).toBe('m');
     expect(body.model_version).toBe(1);
-    expect(body.predictions).toHaveLength(tiny.rows.length);
+    expect(body.predictions).toHaveLength(ctx.tiny.rows.length);
     for (const p of body.predictions) {
       expect(['true', 'false']).toContain(p.label);
       expect(p.probability).toBeGreaterThanOrEqual(0);
@@ -83,7 +64,7 @@ describe('POST /v1/models/<model>:predict', () => {
 
   it('rejects bad instances with 400 naming the field and quoting the value', async () => {
     const { app } = await world();
-    const [a, b] = tiny.rows as [Record<string, unknown>, Record<string, unknown>];
+    const [a, b] = ctx.tiny.rows as [Record<string, unknown>, Record<string, unknown>];
     const cases: [unknown, string][] = [
       [
         { instances: [a, b, { ...a, distance: 'abc' }] },
@@ -113,7 +94,7 @@ describe('POST /v1/models/<model>:predict', () => {
 
   it('enforces the instance and body limits with 413, and accepts JSON only', async () => {
     const { app } = await world({ limits: { maxInstances: 5, bodyLimitBytes: 4096 } });
-    const row = tiny.rows[0]!;
+    const row = ctx.tiny.rows[0]!;
     const many = await predictOnce(app, { instances: Array.from({ length: 6 }, () => row) });
     expect(many.statusCode).toBe(413);
     expect(many.json().error.type).toBe('PayloadTooLarge');
@@ -155,19 +136,19 @@ describe('POST /v1/models/<model>:predict', () => {
 
   it('answers 404 in the same shape for unknown models, missing aliases, bad names and unknown routes', async () => {
     const { app, registry, store } = await world();
-    const unknown = await predictOnce(app, { instances: tiny.rows }, 'nope');
+    const unknown = await predictOnce(app, { instances: ctx.tiny.rows }, 'nope');
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json()).toEqual({
       error: { type: 'ModelNotFound', message: 'no model "nope" in the registry' },
     });
 
-    await registerBytes(store, registry, 'staged-only', tiny.bytes[0], 'wf-s');
+    await registerBytes(store, registry, 'staged-only', ctx.tiny.bytes[0], 'wf-s');
     await registry.moveAlias('staged-only', 'staging', 1, { reason: 't', by: 't' });
-    const noAlias = await predictOnce(app, { instances: tiny.rows }, 'staged-only');
+    const noAlias = await predictOnce(app, { instances: ctx.tiny.rows }, 'staged-only');
     expect(noAlias.statusCode).toBe(404);
     expect(noAlias.json().error.message).toBe('model "staged-only" has no "production" alias');
 
-    const badName = await predictOnce(app, { instances: tiny.rows }, 'Bad%20Name');
+    const badName = await predictOnce(app, { instances: ctx.tiny.rows }, 'Bad%20Name');
     expect(badName.statusCode).toBe(404);
     expect(badName.json().error.type).toBe('ModelNotFound');
 
@@ -190,7 +171,7 @@ describe('POST /v1/models/<model>:predict', () => {
     const { app, store } = await world();
     const before = store.reads;
     for (let i = 0; i < 20; i++)
-      expect((await predictOnce(app, { instances: tiny.rows }, 'ghost')).statusCode).toBe(404);
+      expect((await predictOnce(app, { instances: ctx.tiny.rows }, 'ghost')).statusCode).toBe(404);
     expect(store.reads - before).toBe(1);
   });
 });
@@ -271,10 +252,10 @@ describe('health, readiness, metrics', () => {
 
   it('exposes request counts, latency, load events and the loaded version', async () => {
     const { app } = await world();
-    await predictOnce(app, { instances: tiny.rows });
-    await predictOnce(app, { instances: tiny.rows });
+    await predictOnce(app, { instances: ctx.tiny.rows });
+    await predictOnce(app, { instances: ctx.tiny.rows });
     await predictOnce(app, { instances: [{}] });
-    await predictOnce(app, { instances: tiny.rows }, 'not-served');
+    await predictOnce(app, { instances: ctx.tiny.rows }, 'not-served');
     const res = await app.inject('/metrics');
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/text\/plain/);
@@ -292,7 +273,7 @@ describe('health, readiness, metrics', () => {
       'kaizen_predict_duration_seconds_count{env="production",model="m",version="1",status="200"} 2',
     );
     expect(text).toContain(
-      `kaizen_predict_instances_total{model="m",version="1",env="production"} ${tiny.rows.length * 2}`,
+      `kaizen_predict_instances_total{model="m",version="1",env="production"} ${ctx.tiny.rows.length * 2}`,
     );
     expect(text).toContain(
       'kaizen_model_loads_total{model="m",version="1",result="success",env="production"} 1',
@@ -341,7 +322,7 @@ describe('admin API', () => {
 describe('hot swap', () => {
   it('swaps to the alias target on reload while concurrent requests keep succeeding', async () => {
     const { app, registry } = await world();
-    expect((await predictOnce(app, { instances: tiny.rows })).json().model_version).toBe(1);
+    expect((await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version).toBe(1);
     await registry.moveAlias('m', 'production', 2, { reason: 'promote', by: 'test' });
 
     const statuses: number[] = [];
@@ -355,7 +336,7 @@ describe('hot swap', () => {
         (!reloaded || i < 5 || versions.at(-1) === 1 || versions.filter((v) => v === 2).length < 5);
         i++
       ) {
-        const res = await predictOnce(app, { instances: tiny.rows });
+        const res = await predictOnce(app, { instances: ctx.tiny.rows });
         statuses.push(res.statusCode);
         if (res.statusCode === 200) versions.push(res.json().model_version);
       }
@@ -379,7 +360,7 @@ describe('hot swap', () => {
       expect(versions.at(-1)).toBe(2);
       expect(versions).toEqual([...versions].sort());
     }
-    expect((await predictOnce(app, { instances: tiny.rows })).json().model_version).toBe(2);
+    expect((await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version).toBe(2);
     const status = (await app.inject({ method: 'GET', url: '/admin/models', headers: auth })).json();
     expect(status.retiring).toBe(0);
     expect(status.models).toEqual([
@@ -396,16 +377,16 @@ describe('hot swap', () => {
 
   it('follows the alias with the background poller, including a rollback', async () => {
     const { app, registry } = await world({ refreshIntervalMs: 30 });
-    expect((await predictOnce(app, { instances: tiny.rows })).json().model_version).toBe(1);
+    expect((await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version).toBe(1);
     await registry.moveAlias('m', 'production', 2, { reason: 'promote', by: 'test' });
     await expect
-      .poll(async () => (await predictOnce(app, { instances: tiny.rows })).json().model_version, {
+      .poll(async () => (await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version, {
         timeout: 5000,
       })
       .toBe(2);
     await registry.moveAlias('m', 'production', 1, { reason: 'rollback', by: 'test' });
     await expect
-      .poll(async () => (await predictOnce(app, { instances: tiny.rows })).json().model_version, {
+      .poll(async () => (await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version, {
         timeout: 5000,
       })
       .toBe(1);
@@ -420,7 +401,7 @@ describe('hot swap', () => {
 
   it('keeps the old version serving when the new artifact is tampered with, and does not retry it on every poll', async () => {
     const { app, registry, store, v2 } = await world({ refreshIntervalMs: 20 });
-    expect((await predictOnce(app, { instances: tiny.rows })).json().model_version).toBe(1);
+    expect((await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version).toBe(1);
     tamper(store, v2);
     await registry.moveAlias('m', 'production', 2, { reason: 'promote', by: 'test' });
 
@@ -432,7 +413,7 @@ describe('hot swap', () => {
     const artifactKey = store.keyOf(v2.artifactUri);
     const downloadsBefore = store.readsOf.get(artifactKey);
     await sleep(200); // ~10 polls: registry reads only, no download of the refused artifact
-    const res = await predictOnce(app, { instances: tiny.rows });
+    const res = await predictOnce(app, { instances: ctx.tiny.rows });
     expect(res.statusCode).toBe(200);
     expect(res.json().model_version).toBe(1);
     const status = (await app.inject({ method: 'GET', url: '/admin/models', headers: auth })).json();
@@ -463,7 +444,7 @@ describe('hot swap', () => {
   it('never loads a tampered version even as the first one', async () => {
     const { app, store, v1 } = await world();
     tamper(store, v1);
-    const res = await predictOnce(app, { instances: tiny.rows });
+    const res = await predictOnce(app, { instances: ctx.tiny.rows });
     expect(res.statusCode).toBe(503);
     expect(res.json().error).toMatchObject({
       type: 'NotReady',
@@ -473,10 +454,10 @@ describe('hot swap', () => {
 
   it('keeps serving when the registry is unreachable, and unloads when the alias is removed', async () => {
     const { app, registry, store } = await world({ refreshIntervalMs: 20 });
-    expect((await predictOnce(app, { instances: tiny.rows })).statusCode).toBe(200);
+    expect((await predictOnce(app, { instances: ctx.tiny.rows })).statusCode).toBe(200);
     store.down = true;
     await sleep(100);
-    expect((await predictOnce(app, { instances: tiny.rows })).json().model_version).toBe(1);
+    expect((await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version).toBe(1);
     expect((await app.inject('/metrics')).body).toMatch(
       /kaizen_model_refresh_errors_total\{model="m",env="production"\} [1-9]/,
     );
@@ -486,7 +467,7 @@ describe('hot swap', () => {
 
     await registry.moveAlias('m', 'production', null, { reason: 'switch off', by: 'test' });
     await expect
-      .poll(async () => (await predictOnce(app, { instances: tiny.rows })).statusCode, { timeout: 5000 })
+      .poll(async () => (await predictOnce(app, { instances: ctx.tiny.rows })).statusCode, { timeout: 5000 })
       .toBe(404);
     expect((await app.inject('/metrics')).body).not.toContain('kaizen_model_loaded_version{');
   });
@@ -500,7 +481,7 @@ describe('shutdown', () => {
     const inFlight = fetch(`${url}/v1/models/m:predict`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ instances: tiny.rows }),
+      body: JSON.stringify({ instances: ctx.tiny.rows }),
     });
     await sleep(100);
     const closed = app.close();
