@@ -33,6 +33,20 @@ export interface PromoteCanaryInput {
   workflowId: string;
 }
 
+/** GET /admin/models/<model>/metrics?<query> on the production server (what the analyses read). */
+export async function productionMetrics<T>(deps: ActivityDeps, model: string, query: string): Promise<T> {
+  const prodUrl = deps.config.servers.production;
+  const url = `${prodUrl.replace(/\/$/, '')}/admin/models/${encodeURIComponent(model)}/metrics?${query}`;
+  try {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${deps.config.adminToken}` }, signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new KaizenError('NotReady', `the production server answered ${res.status} for ${url}`);
+    return (await res.json()) as T;
+  } catch (err) {
+    if (err instanceof KaizenError) throw err;
+    throw new KaizenError('NotReady', `the production server at ${prodUrl} is not reachable: ${(err as Error).message}`);
+  }
+}
+
 const EMPTY: VersionWindow = { requests: 0, errors: 0, errorRate: 0, p99Ms: 0, accuracy: null, labelled: 0 };
 
 export function createCanaryActivities(deps: ActivityDeps) {
@@ -57,16 +71,7 @@ export function createCanaryActivities(deps: ActivityDeps) {
     async analyseCanaryStep(input: AnalyseCanaryInput): Promise<CanaryStepReport> {
       return asActivity(async () => {
         heartbeat();
-        const url = `${prodUrl.replace(/\/$/, '')}/admin/models/${encodeURIComponent(input.model)}/metrics?window=${input.windowSeconds}s`;
-        let body: ModelWindow;
-        try {
-          const res = await fetch(url, { headers: { authorization: `Bearer ${deps.config.adminToken}` }, signal: AbortSignal.timeout(10_000) });
-          if (!res.ok) throw new KaizenError('NotReady', `the production server answered ${res.status} for ${url}`);
-          body = (await res.json()) as ModelWindow;
-        } catch (err) {
-          if (err instanceof KaizenError) throw err;
-          throw new KaizenError('NotReady', `the production server at ${prodUrl} is not reachable: ${(err as Error).message}`);
-        }
+        const body = await productionMetrics<ModelWindow>(deps, input.model, `window=${input.windowSeconds}s`);
         const windowOf = (v: number | null): VersionWindow | null => {
           if (v === null) return null;
           const w = body.versions[String(v)];

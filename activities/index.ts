@@ -2,6 +2,7 @@ import { createCanaryActivities } from './canary';
 import { createDataActivities } from './data';
 import type { ActivityDeps } from './deps';
 import { createEvaluationActivities } from './evaluation';
+import { createExperimentActivities } from './experiment';
 import { createRegistryActivities } from './registry';
 import { createServingActivities } from './serving';
 import { createTrainingActivities } from './training';
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createRegistryActivities(deps),
     ...createServingActivities(deps),
     ...createCanaryActivities(deps),
+    ...createExperimentActivities(deps),
   };
 }
 

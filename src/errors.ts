@@ -34,6 +34,7 @@ export const ERROR_CATALOGUE = {
   WorkflowNotFound: { status: 404, retryable: false, description: 'No workflow with that id.' },
   RouteNotFound: { status: 404, retryable: false, description: 'The model server has no such endpoint.' },
   UnsupportedMediaType: { status: 415, retryable: false, description: 'A request body that is not JSON.' },
+  InjectedFault: { status: 500, retryable: true, description: 'A failure injected on purpose through the admin fault API (servers started with KAIZEN_FAULT_INJECTION=1).' },
   InternalError: { status: 500, retryable: false, description: 'An unexpected server error (a bug: see the server log).' },
 } as const satisfies Record<string, ErrorDefinition>;
 

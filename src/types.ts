@@ -466,3 +466,81 @@ export interface CanaryResult {
   steps: { percent: number; passed: boolean; requests: number; reasons: string[] }[];
   reasons: string[];
 }
+
+// ---------------------------------------------------------------------------------------------
+// Champion/challenger experiments
+// ---------------------------------------------------------------------------------------------
+
+export interface ExperimentSpec {
+  /** Registered versions run beside the production champion. */
+  challengers: number[];
+  /** Traffic percentages: the champion first, then each challenger (sum 100), e.g. [95, 1, 1, 1, 1]. */
+  split: number[];
+  /** How long the experiment collects live traffic and feedback. */
+  duration: string;
+  /** Labelled predictions each arm needs before it can be judged. */
+  minSamples: number;
+  /** Significance level of the one-sided two-proportion z-test (Bonferroni-corrected across challengers). */
+  alpha: number;
+}
+
+export interface ExperimentInput {
+  model: string;
+  experiment: ExperimentSpec;
+  /** Who started it (alias history and routing changes name it). */
+  by: string;
+}
+
+/** One arm's live figures over the experiment and its test against the champion. */
+export interface ExperimentArm {
+  version: number;
+  role: 'champion' | 'challenger';
+  weight: number;
+  requests: number;
+  errors: number;
+  labelled: number;
+  correct: number;
+  accuracy: number | null;
+  /** Challengers: z statistic and one-sided p-value of "beats the champion"; null for the champion or without data. */
+  z: number | null;
+  pValue: number | null;
+  significant: boolean;
+  verdict: string;
+}
+
+export interface ExperimentCounts {
+  requests: number;
+  errors: number;
+  labelled: number;
+  correct: number;
+}
+
+export interface ExperimentResult {
+  model: string;
+  champion: number;
+  decision: 'promote' | 'keep';
+  winner: number | null;
+  arms: ExperimentArm[];
+  alpha: number;
+  /** alpha / number of challengers judged. */
+  alphaAdjusted: number;
+  reasons: string[];
+  startedAt: string;
+  endedAt: string;
+  /** Where the decision and its statistics are stored (reports/<workflowId>/experiment.json). */
+  reportUri: string | null;
+}
+
+/** What a championChallenger experiment shows while it runs (its own `status` query). */
+export interface ExperimentStatus {
+  model: string;
+  phase: 'starting' | 'running' | 'deciding' | 'done';
+  champion: number | null;
+  weights: Record<string, number>;
+  elapsedMs: number;
+  durationMs: number;
+  /** Running totals per version: requests, errors, labelled, correct. */
+  counts: Record<string, { requests: number; errors: number; labelled: number; correct: number }>;
+  decision: 'promote' | 'keep' | null;
+  winner: number | null;
+}

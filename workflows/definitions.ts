@@ -1,5 +1,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { PipelineStatus, TrainingProgress } from '../src/types';
+import type { ExperimentStatus, PipelineStatus, TrainingProgress } from '../src/types';
+
+export type { ExperimentStatus } from '../src/types';
 
 /** Payload of the approve / reject signals, as sent from the Temporal UI or `kaizen approve`. */
 export interface ApprovalSignalInput {
@@ -31,3 +33,5 @@ export const canaryStatusQuery = defineQuery<CanaryStatus>('status');
 export const pauseSignal = defineSignal<[{ by?: string }?]>('pause');
 export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
 export const abortSignal = defineSignal<[{ by?: string; reason?: string }?]>('abort');
+
+export const experimentStatusQuery = defineQuery<ExperimentStatus>('status');

@@ -2,3 +2,4 @@ export * from './definitions';
 export { trainingPipeline } from './training-pipeline';
 export { rollbackModel } from './rollback-model';
 export { canaryRollout } from './canary-rollout';
+export { championChallenger } from './champion-challenger';

@@ -9,6 +9,7 @@ import { dataPrepare } from './data';
 import { approveCommand } from './approve';
 import { parseModelList, predictCommand, serveCommand } from './serve';
 import { rollbackCommand } from './rollback';
+import { experimentStart, experimentStatus, type ExperimentStartOptions } from './experiment';
 
 /** Builds the CLI; each action returns the exit code. */
 export function buildProgram(setExit: (code: number) => void): Command {
@@ -128,6 +129,29 @@ export function buildProgram(setExit: (code: number) => void): Command {
         rollbackCommand(cfg(), model, o, createOutput(Boolean(o.json))),
       ),
     );
+  const experiment = program.command('experiment').description('champion/challenger experiments on live traffic');
+  experiment
+    .command('start <model>')
+    .description('run registered versions beside the production champion; promote a significantly better one')
+    .requiredOption('--challengers <versions>', 'comma-separated versions, e.g. 3,4')
+    .option('--split <percents>', 'champion first, then each challenger, summing to 100 (default: 1% per challenger)')
+    .option('--duration <d>', 'how long to collect live traffic and feedback (default 1h)')
+    .option('--min-samples <n>', 'labelled predictions each arm needs (default 200)')
+    .option('--alpha <a>', 'significance level, Bonferroni-corrected across challengers (default 0.05)')
+    .option('--id <workflowId>', 'workflow id (default <model>-experiment-<time>)')
+    .option('--by <name>', 'who starts it (default: the OS user)')
+    .option('--wait', 'wait for the decision and print it')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (model: string, o: ExperimentStartOptions & { json?: boolean }) =>
+        experimentStart(cfg(), model, o, createOutput(Boolean(o.json))),
+      ),
+    );
+  experiment
+    .command('status <workflowId>')
+    .description('phase, weights and running figures of an experiment')
+    .option('--json', 'print one JSON document')
+    .action(action(async (id: string, o: { json?: boolean }) => experimentStatus(cfg(), id, createOutput(Boolean(o.json)))));
   program
     .command('serve')
     .description('run a model server for the production or staging alias until SIGINT/SIGTERM')

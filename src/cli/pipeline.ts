@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { KaizenConfig } from '../config';
 import { KaizenError } from '../errors';
 import { loadPipelineSpec } from '../spec/pipeline-spec';
-import { connectClient, temporalUiUrl } from '../temporal/connection';
-import { MODEL_SEARCH_ATTRIBUTE, TASK_QUEUES, type PipelineInput, type PipelineResult, type PipelineStatus } from '../types';
+import { connectClient, startModelWorkflow, temporalUiUrl } from '../temporal/connection';
+import type { PipelineInput, PipelineResult, PipelineStatus } from '../types';
 import { CliExit, fmtMs, fmtNum, table, type Output } from './output';
 
 export interface RunOptions {
@@ -28,20 +28,7 @@ export async function runPipeline(cfg: KaizenConfig, specFile: string, opts: Run
   const client = await connectClient(cfg);
   const workflowId = opts.id ?? defaultWorkflowId(spec.model);
   const input: PipelineInput = { spec, specHash, specUri };
-  let handle;
-  try {
-    handle = await client.workflow.start('trainingPipeline', {
-      taskQueue: TASK_QUEUES.pipeline,
-      workflowId,
-      args: [input],
-      typedSearchAttributes: [{ key: { name: MODEL_SEARCH_ATTRIBUTE, type: 'KEYWORD' }, value: spec.model }],
-    });
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new KaizenError('SpecInvalid', `a workflow with id ${workflowId} is already running`);
-    }
-    throw err;
-  }
+  const handle = await startModelWorkflow(client, 'trainingPipeline', { workflowId, model: spec.model, input });
   const url = temporalUiUrl(cfg, workflowId, handle.firstExecutionRunId);
   if (!opts.wait) {
     out.result({ workflowId, runId: handle.firstExecutionRunId, url }, () => `started ${workflowId}\n  ${url}\n  watch: kaizen pipeline status ${workflowId}`);

@@ -2,11 +2,13 @@
 // `kaizen predict <model> --input '<json>' [--env production|staging] [--json]`.
 import { readFile } from 'node:fs/promises';
 import type { KaizenConfig } from '../config';
+import { parseDurationMs } from '../duration';
 import { KaizenError, errorMessage, isKaizenError } from '../errors';
 import { ensureBackend, selectBackend, type BackendName } from '../ml/backend';
 import type { Prediction } from '../ml/bundle';
 import { ModelRegistry } from '../registry/registry';
 import { postPredict } from '../serving/client';
+import { DEFAULT_FALLBACK } from '../serving/fallback';
 import { buildServer, type ServingEnv } from '../serving/server';
 import { createObjectStore } from '../storage/object-store';
 import { CliExit, fmtNum, table, type Output } from './output';
@@ -62,11 +64,14 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
     throw new CliExit(`KAIZEN_SERVE_REFRESH_MS must be a number of milliseconds, got "${refreshEnv}"`);
   }
 
+  const serving = servingSettings(env, process.env);
+
   // choose the backend before listening, so the first model load does not pay for it
   if (opts.backend) await selectBackend(opts.backend);
   else await ensureBackend();
 
-  const registry = new ModelRegistry(createObjectStore(cfg));
+  const store = createObjectStore(cfg);
+  const registry = new ModelRegistry(store);
   const app = buildServer({
     registry,
     env,
@@ -74,6 +79,11 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
     models: opts.models,
     refreshIntervalMs,
     logger: { level: process.env.KAIZEN_LOG_LEVEL ?? 'info', base: { service: 'kaizen-server', env } },
+    fallback: serving.fallback,
+    faultInjection: serving.faultInjection,
+    ...(serving.predictionLog
+      ? { predictionLog: { sink: store, windowMs: serving.predictionLog.windowMs, sensitiveColumns: serving.predictionLog.sensitiveColumns } }
+      : {}),
   });
 
   let address: string;
@@ -120,6 +130,58 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+export interface ServingSettings {
+  fallback: { enabled: boolean; iqrMultiplier: number; maxUnseenCategoryShare: number };
+  predictionLog: { windowMs: number; sensitiveColumns: string[] } | null;
+  faultInjection: boolean;
+}
+
+function onOff(name: string, raw: string | undefined, dflt: boolean): boolean {
+  if (raw === undefined || raw === '') return dflt;
+  if (/^(1|on|true|yes)$/i.test(raw)) return true;
+  if (/^(0|off|false|no)$/i.test(raw)) return false;
+  throw new CliExit(`${name} must be on or off, got "${raw}"`);
+}
+
+function positive(name: string, raw: string | undefined, dflt: number, max = Infinity): number {
+  if (raw === undefined || raw === '') return dflt;
+  const x = Number(raw);
+  if (!(x > 0 && x <= max)) throw new CliExit(`${name} must be a number above 0${max < Infinity ? ` and at most ${max}` : ''}, got "${raw}"`);
+  return x;
+}
+
+/**
+ * The server's behaviour from the environment. Production answers out-of-profile rows with the
+ * naive baseline and logs every prediction; staging does neither by default, because its check
+ * compares served predictions with offline ones and its load test is not real traffic.
+ */
+export function servingSettings(env: ServingEnv, vars: NodeJS.ProcessEnv): ServingSettings {
+  const prod = env === 'production';
+  const windowRaw = vars.KAIZEN_PREDICTION_LOG_WINDOW;
+  const windowMs = windowRaw ? parseDurationMs(windowRaw) : 60_000;
+  if (windowMs === null || !(windowMs >= 100)) {
+    throw new CliExit(`KAIZEN_PREDICTION_LOG_WINDOW must be a duration of at least 100ms such as "60s", got "${windowRaw}"`);
+  }
+  const sensitiveColumns = (vars.KAIZEN_SENSITIVE_COLUMNS ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  return {
+    fallback: {
+      enabled: onOff('KAIZEN_FALLBACK', vars.KAIZEN_FALLBACK, prod),
+      iqrMultiplier: positive('KAIZEN_FALLBACK_IQR', vars.KAIZEN_FALLBACK_IQR, DEFAULT_FALLBACK.iqrMultiplier),
+      maxUnseenCategoryShare: positive(
+        'KAIZEN_FALLBACK_UNSEEN_SHARE',
+        vars.KAIZEN_FALLBACK_UNSEEN_SHARE,
+        DEFAULT_FALLBACK.maxUnseenCategoryShare,
+        1,
+      ),
+    },
+    predictionLog: onOff('KAIZEN_PREDICTION_LOG', vars.KAIZEN_PREDICTION_LOG, prod) ? { windowMs, sensitiveColumns } : null,
+    faultInjection: onOff('KAIZEN_FAULT_INJECTION', vars.KAIZEN_FAULT_INJECTION, false),
+  };
 }
 
 export interface PredictOptions {

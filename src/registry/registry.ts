@@ -234,7 +234,9 @@ export class ModelRegistry {
     await this.update(model, (doc) => {
       const v = doc.versions.find((x) => x.version === version);
       if (!v) throw new KaizenError('ModelNotFound', `model "${model}" has no version ${version}`);
-      v.lineage = { ...v.lineage, ...patch };
+      // `extra` gathers several annotations (spec, approval, experiments, drift): merged, not replaced
+      const extra = patch.extra ? { ...v.lineage.extra, ...patch.extra } : v.lineage.extra;
+      v.lineage = { ...v.lineage, ...patch, ...(extra ? { extra } : {}) };
       return { write: true, value: undefined };
     });
   }

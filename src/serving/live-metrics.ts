@@ -149,7 +149,22 @@ export class LiveMetrics {
     const span = Math.max(1, Math.min(Math.floor(seconds), this.retentionSeconds));
     const nowMs = this.now();
     const last = Math.floor(nowMs / 1000);
-    const first = last - span + 1;
+    return this.range(model, last - span + 1, last, nowMs);
+  }
+
+  /**
+   * Figures of the whole seconds from `fromSecond` (unix seconds) up to, not including, the current
+   * one, and the cursor to pass next time: consecutive reads neither overlap nor miss a second.
+   */
+  since(model: string, fromSecond: number): ModelWindow & { next: number } {
+    const nowMs = this.now();
+    const current = Math.floor(nowMs / 1000);
+    const first = Math.max(fromSecond, current - this.retentionSeconds + 1);
+    return { ...this.range(model, first, current - 1, current * 1000), next: current };
+  }
+
+  private range(model: string, first: number, last: number, toMs: number): ModelWindow {
+    const span = Math.max(0, last - first + 1);
     const versions: Record<string, VersionWindow> = {};
     const byVersion = this.series.get(model);
     for (const [version, ring] of [...(byVersion ?? new Map<number, (Bucket | undefined)[]>())].sort(
@@ -182,7 +197,7 @@ export class LiveMetrics {
       model,
       window_seconds: span,
       from: new Date(first * 1000).toISOString(),
-      to: new Date(nowMs).toISOString(),
+      to: new Date(toMs).toISOString(),
       versions,
     };
   }

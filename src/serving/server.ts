@@ -6,6 +6,8 @@
 //   GET  /healthz  /readyz  /metrics
 //   GET  /admin/models   POST /admin/models/<model>/reload   (Authorization: Bearer <admin token>)
 //   GET|PUT /admin/models/<model>/routing   traffic split among versions (kept in the registry)
+//   POST /v1/models/<model>:feedback (or /feedback)   ground truth for a logged prediction
+//   GET|PUT|DELETE /admin/models/<model>/faults   injected errors / latency (only with faultInjection)
 //
 // A predict body may carry `"key"` (or the header `x-kaizen-key`): requests with one key always go
 // to the same version of a split; without one a request goes to a weighted-random version.
@@ -25,6 +27,7 @@ import { createServingMetrics, NO_VERSION, UNKNOWN_MODEL } from './metrics';
 import { ModelHost, type ModelSource, type ServedModel } from './model-host';
 import { DEFAULT_MICRO_BATCHING, MicroBatcher, type MicroBatchingOptions } from './batcher';
 import { DEFAULT_FALLBACK, outOfProfile, type FallbackOptions } from './fallback';
+import { FaultInjector } from './faults';
 import { PredictionLog, RecentPredictions, type PredictionLogOptions } from './prediction-log';
 import { LiveMetrics, parseWindow, predictionScalar } from './live-metrics';
 import { routingKeyOf } from './routing';
@@ -83,6 +86,8 @@ export interface ServerDeps {
   feedbackMemory?: number;
   /** How far back GET /admin/models/<model>/metrics can look, in seconds. Default 600. */
   liveMetricsRetentionSeconds?: number;
+  /** Serve /admin/models/<model>/faults (rehearsing a bad release). Off by default. */
+  faultInjection?: boolean;
 }
 
 /** What a predict request did, for its metrics once the response is sent. */
@@ -177,6 +182,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const answeredBy = new WeakMap<FastifyRequest, Answered>();
   const live = new LiveMetrics({ retentionSeconds: deps.liveMetricsRetentionSeconds });
   const recent = new RecentPredictions(deps.feedbackMemory);
+  const faults = new FaultInjector();
   const predictionLog = deps.predictionLog
     ? new PredictionLog({
         ...deps.predictionLog,
@@ -368,6 +374,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           fallback: false,
         };
         answeredBy.set(request, answered);
+        const fault = faults.decide(model, version.version);
+        if (fault) {
+          if (fault.delayMs > 0) await new Promise((r) => setTimeout(r, fault.delayMs));
+          if (fault.fail) {
+            throw new KaizenError('InjectedFault', `injected failure for ${model} version ${version.version} (admin fault injection)`);
+          }
+        }
         validateInstances(bundle.transforms, instances);
         const versionLabel = String(version.version);
         const disabled = host.disabledState(model);
@@ -434,7 +447,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           at: new Date().toISOString(),
           latency_ms: Math.round(reply.elapsedTime * 1000) / 1000,
           fallback: fallbackRows.length > 0,
-          instances,
+          instances: loggedInstances(bundle.transforms.features, instances),
           predictions,
         });
         if (fallbackRows.length === 0) {
@@ -462,7 +475,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   );
 
   // Ground truth for an earlier prediction of this server: `label` (one row) or `labels` (one per row).
-  app.post('/v1/models/:model(^[^:/]+)::feedback', async (request) => {
+  const feedbackHandler = async (request: FastifyRequest) => {
     const name = modelParam(request);
     const body = request.body as { request_id?: unknown; label?: unknown; labels?: unknown } | null;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -515,7 +528,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       return { correct, abs_error: null };
     });
     return { request_id: body.request_id, model: name, model_version: entry.version, results };
-  });
+  };
+  app.post('/v1/models/:model(^[^:/]+)::feedback', feedbackHandler);
+  app.post('/v1/models/:model/feedback', feedbackHandler);
 
   void app.register(
     async (admin) => {
@@ -523,7 +538,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       admin.get('/models', async () => host.status());
       admin.get('/models/:model/metrics', async (request) => {
         const name = modelParam(request);
-        const raw = (request.query as { window?: string }).window;
+        const query = request.query as { window?: string; since?: string };
+        if (query.since !== undefined) {
+          // a cursor (unix seconds, from the previous answer's `next`): whole seconds since then
+          const since = Number(query.since);
+          if (!Number.isInteger(since) || since < 0) {
+            throw new KaizenError('InvalidInput', `since: expected unix seconds (the previous answer's "next"), got ${JSON.stringify(query.since)}`);
+          }
+          return live.since(name, since);
+        }
+        const raw = query.window;
         const seconds = parseWindow(raw);
         if (seconds === null) {
           throw new KaizenError(
@@ -620,6 +644,22 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           error: outcome.error ? { type: outcome.error.type, message: outcome.error.message } : null,
         };
       });
+      if (deps.faultInjection) {
+        admin.get('/models/:model/faults', async (request) => {
+          const name = modelParam(request);
+          return { model: name, faults: faults.list().filter((f) => f.model === name) };
+        });
+        admin.put('/models/:model/faults', async (request) => {
+          const name = modelParam(request);
+          const rule = faults.set(name, request.body);
+          request.log.warn({ rule }, 'fault injection set');
+          return { model: name, fault: rule };
+        });
+        admin.delete('/models/:model/faults', async (request) => {
+          const name = modelParam(request);
+          return { model: name, cleared: faults.clear(name) };
+        });
+      }
       admin.post('/models/:model/reload', async (request) => {
         const name = modelParam(request);
         const outcome = await host.refresh(name, { force: true });
@@ -643,4 +683,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   );
 
   return app;
+}
+
+/** What the prediction log keeps of a request: the model's features only (anything else a client sends may be personal). */
+function loggedInstances(
+  features: readonly { name: string }[],
+  instances: readonly Record<string, unknown>[],
+): Record<string, unknown>[] {
+  return instances.map((row) => {
+    const kept: Record<string, unknown> = {};
+    for (const f of features) if (f.name in row) kept[f.name] = row[f.name];
+    return kept;
+  });
 }

@@ -1,6 +1,7 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { KaizenConfig } from '../config';
 import { KaizenError } from '../errors';
+import { MODEL_SEARCH_ATTRIBUTE, TASK_QUEUES } from '../types';
 
 /** A client for the configured Temporal server; a clear error when nothing listens there. */
 export async function connectClient(cfg: KaizenConfig): Promise<Client> {
@@ -21,4 +22,28 @@ export function temporalUiUrl(cfg: KaizenConfig, workflowId?: string, runId?: st
   const base = `http://${host}:${cfg.temporal.uiPort}/namespaces/${encodeURIComponent(cfg.temporal.namespace)}/workflows`;
   if (!workflowId) return base;
   return `${base}/${encodeURIComponent(workflowId)}${runId ? `/${encodeURIComponent(runId)}` : ''}`;
+}
+
+/**
+ * Starts one of Kaizen's workflows on the orchestration queue, tagged with its model (the
+ * `KaizenModel` search attribute lists a model's runs in the UI); a taken id is a clear error.
+ */
+export async function startModelWorkflow(
+  client: Client,
+  workflowType: string,
+  opts: { workflowId: string; model: string; input: unknown },
+): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  try {
+    return await client.workflow.start(workflowType, {
+      taskQueue: TASK_QUEUES.pipeline,
+      workflowId: opts.workflowId,
+      args: [opts.input],
+      typedSearchAttributes: [{ key: { name: MODEL_SEARCH_ATTRIBUTE, type: 'KEYWORD' }, value: opts.model }],
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new KaizenError('SpecInvalid', `a workflow with id ${opts.workflowId} is already running`);
+    }
+    throw err;
+  }
 }

@@ -71,6 +71,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     minioConsolePort: minioConsole,
     workers: withWorkers ? defaults.workers : [],
     componentTimeoutMs: 180_000,
+    // the servers accept injected faults (canary rollback test) and flush the prediction log often
+    env: { ...defaults.env, KAIZEN_FAULT_INJECTION: '1', KAIZEN_PREDICTION_LOG_WINDOW: '1s' },
     log: say,
   };
 

@@ -46,7 +46,7 @@ describe('canary rollout (real production server and traffic)', () => {
   const canary = { steps: [50, 100], stepDuration: '3s', minRequestsPerStep: 5, maxErrorRate: 0.01, maxP99Ms: 1000, maxMetricDrop: 0.5 };
   const train = (seed: number) => ({ hiddenUnits: [8], epochs: 2, batchSize: 128, learningRate: 0.005, seed });
 
-  it('promotes a healthy canary step by step, then rolls back one that misses its latency bound', async () => {
+  it('promotes a healthy canary step by step, then rolls back one whose injected error rate is too high', async () => {
     expect((await pipeline('it-canary', 'it-canary-1', { train: train(1) })).outcome).toBe('promoted');
 
     const load = traffic('it-canary');
@@ -64,16 +64,22 @@ describe('canary rollout (real production server and traffic)', () => {
     expect(doc.routing?.warm).toEqual([1]);
     expect(doc.history.filter((h) => h.alias === 'production').map((h) => h.to)).toEqual([1, 2]);
 
+    // a bad release, rehearsed: the production server fails 40% of version 3's requests
+    const faults = `${testConfig().servers.production}/admin/models/it-canary/faults`;
+    const admin = { authorization: `Bearer ${testConfig().adminToken}`, 'content-type': 'application/json' };
+    const injected = await fetch(faults, { method: 'PUT', headers: admin, body: JSON.stringify({ version: 3, errorRate: 0.4 }) });
+    expect(injected.status, await injected.text()).toBe(200);
     const load2 = traffic('it-canary');
     const rolledBack = await pipeline('it-canary', 'it-canary-3', {
       train: { ...train(7), hiddenUnits: [16], epochs: 3 },
       gate: { maxRegression: 1 },
-      canary: { ...canary, maxP99Ms: 0.0001 },
-    });
-    await load2.stop();
+      canary,
+    }).finally(() => fetch(faults, { method: 'DELETE', headers: { authorization: admin.authorization } }));
+    const seen2 = await load2.stop();
     expect(rolledBack.outcome, JSON.stringify(rolledBack.gate)).toBe('rolled_back');
     expect(rolledBack.canary?.steps).toHaveLength(1);
-    expect(rolledBack.canary?.reasons?.[0]).toMatch(/p99 latency .* is above canary\.maxP99Ms/);
+    expect(rolledBack.canary?.reasons?.[0]).toMatch(/canary error rate (3\d|4\d)\.\d\d% is above canary\.maxErrorRate 1\.00%/);
+    expect(seen2.get(3) ?? 0).toBeGreaterThan(0);
     doc = await registry.require('it-canary');
     expect(doc.aliases.production).toBe(2);
     expect(doc.routing?.weights).toEqual({ '2': 100 });

@@ -104,7 +104,8 @@ describe('prediction log and feedback in the server', () => {
         const res = await app.inject({
           method: 'POST',
           url: '/v1/models/m:predict',
-          payload: { instances: [tiny.rows[i % 4]] },
+          // a field the model does not know (here personal data) is never logged
+          payload: { instances: [{ ...tiny.rows[i % 4], email: 'someone@example.com' }] },
         });
         expect(res.statusCode).toBe(200);
         responses.push(res.json() as { request_id: string; predictions: { label: string }[] });
@@ -116,7 +117,8 @@ describe('prediction log and feedback in the server', () => {
         const truth = i < 4 ? r.predictions[0]!.label : r.predictions[0]!.label === 'true' ? 'false' : 'true';
         const fb = await app.inject({
           method: 'POST',
-          url: '/v1/models/m:feedback',
+          // both spellings of the endpoint
+          url: i % 2 === 0 ? '/v1/models/m:feedback' : '/v1/models/m/feedback',
           payload: { request_id: r.request_id, label: truth },
         });
         expect(fb.statusCode, fb.body).toBe(200);
@@ -169,6 +171,7 @@ describe('prediction log and feedback in the server', () => {
       predictions: [{ label: expect.any(String) }],
     });
     expect(lines[0].instances[0]).not.toHaveProperty('origin');
+    expect(lines[0].instances[0]).not.toHaveProperty('email');
     expect(lines[0].instances[0]).toHaveProperty('distance');
     expect(typeof lines[0].request_id).toBe('string');
     expect(lines[0].latency_ms).toBeGreaterThanOrEqual(0);
