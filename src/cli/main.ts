@@ -176,6 +176,55 @@ export function buildProgram(setExit: (code: number) => void): Command {
       ),
     );
 
+  // Temporal Schedules: nightly training and periodic drift monitoring (src/cli/schedule.ts)
+  const schedule = program.command('schedule').description('Temporal Schedules: nightly training, periodic drift monitoring');
+  schedule
+    .command('create [spec]')
+    .description('schedule trainingPipeline for a spec (embedded in the schedule), or a drift monitor for a model')
+    .option('--cron <expr>', 'cron expression, 5 fields, UTC (e.g. "0 2 * * *")')
+    .option('--every <duration>', 'fixed interval instead of --cron (e.g. 1h)')
+    .option('--id <scheduleId>', 'schedule id (default: <model>-training or <model>-drift-monitor)')
+    .option('--catchup-window <duration>', 'take a run missed while Temporal was down if at most this late', '1h')
+    .option('--drift-monitor <model>', 'schedule the driftMonitor workflow for a model instead of training')
+    .addOption(new Option('--approve <mode>', 'override approval.mode of the spec').choices(['auto', 'manual']))
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (spec: string | undefined, o: { cron?: string; every?: string; id?: string; catchupWindow?: string; driftMonitor?: string; approve?: 'auto' | 'manual'; json?: boolean }) => {
+        const { scheduleCreate } = await import('./schedule');
+        return scheduleCreate(cfg(), spec, o, createOutput(Boolean(o.json)));
+      }),
+    );
+  schedule
+    .command('list')
+    .description('schedules with kind, model, cron/interval, next run, last run and its status, paused')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (o: { json?: boolean }) => {
+        const { scheduleList } = await import('./schedule');
+        return scheduleList(cfg(), createOutput(Boolean(o.json)));
+      }),
+    );
+  schedule
+    .command('trigger <scheduleId>')
+    .description('run a schedule now (overlap SKIP: nothing starts while its previous run is still running)')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (id: string, o: { json?: boolean }) => {
+        const { scheduleTrigger } = await import('./schedule');
+        return scheduleTrigger(cfg(), id, createOutput(Boolean(o.json)));
+      }),
+    );
+  schedule
+    .command('delete <scheduleId>')
+    .description('delete a schedule (runs it already started keep running)')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (id: string, o: { json?: boolean }) => {
+        const { scheduleDelete } = await import('./schedule');
+        return scheduleDelete(cfg(), id, createOutput(Boolean(o.json)));
+      }),
+    );
+
   return program;
 }
 

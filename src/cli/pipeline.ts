@@ -3,7 +3,7 @@ import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@tempor
 import { ApplicationFailure } from '@temporalio/common';
 import type { KaizenConfig } from '../config';
 import { KaizenError } from '../errors';
-import { loadPipelineSpec } from '../spec/pipeline-spec';
+import { hashSpec, loadPipelineSpec } from '../spec/pipeline-spec';
 import { connectClient, startModelWorkflow, temporalUiUrl } from '../temporal/connection';
 import type { PipelineInput, PipelineResult, PipelineStatus } from '../types';
 import { CliExit, fmtMs, fmtNum, table, type Output } from './output';
@@ -19,15 +19,26 @@ export function defaultWorkflowId(model: string, now = new Date()): string {
   return `${model}-train-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
-export async function runPipeline(cfg: KaizenConfig, specFile: string, opts: RunOptions, out: Output): Promise<number> {
+/**
+ * The pipeline input for a spec file, as a run (now or scheduled) will see it: validated, `--approve`
+ * applied and hashed after it, and a plain local data file checked to exist now (a prefix or glob
+ * selects its files at run time).
+ */
+export async function pipelineInputFromFile(specFile: string, approve?: 'auto' | 'manual'): Promise<PipelineInput> {
   const { spec, specHash, specUri } = await loadPipelineSpec(specFile);
-  if (opts.approve) spec.approval.mode = opts.approve;
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(spec.data.source) && !existsSync(spec.data.source)) {
-    throw new KaizenError('DataSourceNotFound', `data file ${spec.data.source} does not exist (data.source in ${specFile})`);
+  if (approve) spec.approval.mode = approve;
+  const source = spec.data.source;
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(source) && !/[*?[]/.test(source) && !source.endsWith('/') && !existsSync(source)) {
+    throw new KaizenError('DataSourceNotFound', `data file ${source} does not exist (data.source in ${specFile})`);
   }
+  return { spec, specHash: approve ? hashSpec(spec) : specHash, specUri };
+}
+
+export async function runPipeline(cfg: KaizenConfig, specFile: string, opts: RunOptions, out: Output): Promise<number> {
+  const input = await pipelineInputFromFile(specFile, opts.approve);
+  const { spec } = input;
   const client = await connectClient(cfg);
   const workflowId = opts.id ?? defaultWorkflowId(spec.model);
-  const input: PipelineInput = { spec, specHash, specUri };
   const handle = await startModelWorkflow(client, 'trainingPipeline', { workflowId, model: spec.model, input });
   const url = temporalUiUrl(cfg, workflowId, handle.firstExecutionRunId);
   if (!opts.wait) {
