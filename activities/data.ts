@@ -11,6 +11,8 @@ export interface PrepareDatasetInput {
   task?: TaskKind;
   specHash: string;
   workflowId: string;
+  /** The run's time, fixed by the workflow, so a retry selects the same files of a moving source (data.window). */
+  now?: string;
 }
 
 export function createDataActivities(deps: ActivityDeps) {
@@ -30,6 +32,7 @@ export function createDataActivities(deps: ActivityDeps) {
             reference,
             store: deps.store,
             specHash: input.specHash,
+            ...(input.now ? { now: input.now } : {}),
           });
         } finally {
           clearInterval(timer);

@@ -40,7 +40,16 @@ export interface ValidationThresholds {
 }
 
 export interface DataSpec {
+  /**
+   * One file or object (`data/flights.parquet`, `s3://bucket/flights.parquet`), a prefix or directory
+   * (`s3://bucket/flights/`, `data/flights/`), or a glob (`*`, `?`, `**`): every selected file is read
+   * as one table.
+   */
   source: string;
+  /** Prefix or glob: read only the N most recently modified objects (ties: the later name is newer). */
+  newest?: number;
+  /** Prefix or glob: read only the objects modified within this duration ("24h", "7d") before the run. */
+  window?: string;
   format?: DataFormat;
   where?: string;
   derive: Record<string, string>;

@@ -180,7 +180,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
   try {
     enter('preparing');
     const dataset: PreparedDataset = await timed('prepare', () =>
-      light.prepareDataset({ model: spec.model, data: spec.data, task: spec.task, specHash: input.specHash, workflowId }),
+      light.prepareDataset({ model: spec.model, data: spec.data, task: spec.task, specHash: input.specHash, workflowId, now: new Date().toISOString() }),
     );
     result.dataVersion = dataset.dataVersion;
     result.validation = {

@@ -8,10 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { KaizenError } from '../errors';
+import { sha256Hex } from '../hashing';
 import type { ObjectStore } from '../storage/object-store';
 import type {
   ColumnProfile,
-  DataFormat,
   DataSpec,
   DatasetProfile,
   DatasetSchema,
@@ -61,13 +61,16 @@ import {
   type ProfiledColumn,
 } from './profile';
 import {
-  detectFormat,
-  identifySource,
+  checkSameColumns,
+  identifySources,
   isS3Uri,
+  isSourcePattern,
   readerSql,
-  resolveSource,
+  resolveSources,
   s3Parts,
+  type ResolvedSource,
   type SourceIdentity,
+  type SourceStore,
 } from './source';
 import { planSplit, SPLITS } from './split';
 import {
@@ -128,6 +131,10 @@ export interface PrepareLocalInput {
   reference?: DatasetProfile | null;
   /** Fetches an s3:// source to a local file. */
   fetchSource?: (uri: string) => Promise<string>;
+  /** Lists and downloads the objects of an s3:// prefix or glob source. */
+  sourceStore?: SourceStore;
+  /** The run's time: data.window counts back from it (default: the current time). */
+  now?: Date | string;
   /** Hash of the whole pipeline spec, recorded in the manifest. */
   specHash?: string;
   /** Object-store metadata of an s3:// source, recorded in the manifest. */
@@ -153,7 +160,10 @@ export interface PreparedLocal {
   timings: StepTimings;
 }
 
-export interface PrepareDatasetInput extends Omit<PrepareLocalInput, 'specHash' | 'sourceMeta'> {
+export interface PrepareDatasetInput extends Omit<
+  PrepareLocalInput,
+  'specHash' | 'sourceMeta' | 'sourceStore'
+> {
   store: ObjectStore;
   specHash: string;
 }
@@ -163,6 +173,7 @@ const SRC = '__kaizen_src';
 const RAW = '__kaizen_raw';
 const BASE = '__kaizen_base';
 const DATA = '__kaizen_data';
+const FILE = '__kaizen_file';
 
 // ---------------------------------------------------------------------------------------------
 // Reading, derive, where
@@ -172,31 +183,43 @@ const DATA = '__kaizen_data';
  * Source rows as a relation with a stable row key: the row's position in the file. Parquet is
  * not copied: scanning it again is cheaper than materialising it (and holds no memory); text
  * formats are parsed once, into a table.
+ *
+ * Several files (a prefix or glob) are read as one table; a row's key is its file's key (from the
+ * file's name) plus its position in that file, so a row keeps its key, and its split, when files
+ * are added or dropped.
  */
-async function loadSource(db: DuckSession, file: string, format: DataFormat): Promise<void> {
+async function loadSource(db: DuckSession, source: ResolvedSource, label: string): Promise<void> {
+  const { format } = source;
+  const many = source.selection !== null;
+  const file = many ? source.files.map((f) => f.file) : source.files[0]!.file;
   const unreadable = (err: unknown): KaizenError =>
-    new KaizenError('DataFormatUnreadable', `cannot read ${file} as ${format}: ${engineMessage(err)}`);
+    new KaizenError('DataFormatUnreadable', `cannot read ${label} as ${format}: ${engineMessage(err)}`);
+  if (many) await checkSameColumns(db, source);
+  const keys = `[${fileKeys(source.files.map((f) => f.name)).join(', ')}]`;
   if (format === 'parquet') {
+    const key = many ? `${keys}[file_index::BIGINT + 1] + file_row_number` : 'file_row_number';
+    const from = many
+      ? `read_parquet([${(file as string[]).map(literal).join(', ')}], file_row_number = true)`
+      : `read_parquet(${literal(file as string)}, file_row_number = true)`;
     try {
-      await db.run(
-        `CREATE VIEW ${SRC} AS SELECT file_row_number AS ${ROW}, * EXCLUDE (file_row_number) FROM read_parquet(${literal(file)}, file_row_number = true)`,
-      );
+      await db.run(`CREATE VIEW ${SRC} AS SELECT ${key} AS ${ROW}, * EXCLUDE (file_row_number) FROM ${from}`);
     } catch (err) {
       throw unreadable(err);
     }
     return;
   }
+  const fileIndex = many ? `, file_index AS ${FILE}` : '';
   // One thread reads: a table filled by several has row groups cut where each thread's part ended,
   // and the parquet splits written from it would then differ in bytes from machine to machine.
   const threads = Number((await db.one(`SELECT current_setting('threads') AS t`))['t']);
   await db.run('SET threads = 1');
   try {
-    await db.run(`CREATE TABLE ${RAW} AS SELECT * FROM ${readerSql(file, format)}`);
+    await db.run(`CREATE TABLE ${RAW} AS SELECT *${fileIndex} FROM ${readerSql(file, format)}`);
   } catch (err) {
     if (format !== 'csv' && format !== 'tsv') throw unreadable(err);
     try {
       await db.run(
-        `CREATE OR REPLACE TABLE ${RAW} AS SELECT * FROM ${readerSql(file, format, { allVarchar: true })}`,
+        `CREATE OR REPLACE TABLE ${RAW} AS SELECT *${fileIndex} FROM ${readerSql(file, format, { allVarchar: true })}`,
       );
     } catch {
       throw unreadable(err);
@@ -204,8 +227,32 @@ async function loadSource(db: DuckSession, file: string, format: DataFormat): Pr
   } finally {
     await db.run(`SET threads = ${threads}`);
   }
-  // a table keeps the file's order, and rowid numbers it
-  await db.run(`CREATE VIEW ${SRC} AS SELECT rowid AS ${ROW}, * FROM ${RAW}`);
+  // a table keeps the files' order, and rowid numbers it
+  if (!many) {
+    await db.run(`CREATE VIEW ${SRC} AS SELECT rowid AS ${ROW}, * FROM ${RAW}`);
+    return;
+  }
+  // each file's rows are contiguous: a row's position in its file is its rowid less the file's first
+  const starts = new Array<number>(source.files.length).fill(0);
+  for (const r of await db.all(`SELECT ${FILE} AS f, min(rowid) AS s FROM ${RAW} GROUP BY 1`))
+    starts[toCount(r['f'])] = toCount(r['s']);
+  await db.run(
+    `CREATE VIEW ${SRC} AS SELECT ${keys}[${FILE}::BIGINT + 1] + rowid - [${starts.join(', ')}][${FILE}::BIGINT + 1] AS ${ROW}, * EXCLUDE (${FILE}) FROM ${RAW}`,
+  );
+}
+
+/**
+ * Each file's key: 31 bits of the sha256 of its name, shifted above the 32 bits of a row's position
+ * (an integer key is cheaper per row than hashing the name). A clash takes the next free key.
+ */
+function fileKeys(names: string[]): string[] {
+  const used = new Set<bigint>();
+  return names.map((name) => {
+    let id = BigInt(`0x${sha256Hex(name).slice(0, 8)}`) & 0x7fffffffn;
+    while (used.has(id)) id = (id + 1n) & 0x7fffffffn;
+    used.add(id);
+    return `${id << 32n}::BIGINT`;
+  });
 }
 
 /** A spec's name for a column → the column's real name (exact, else the one case-insensitive match). */
@@ -348,10 +395,18 @@ interface Feature extends ProfiledColumn {
 
 export async function prepareLocal(input: PrepareLocalInput): Promise<PreparedLocal> {
   const spec = withDataDefaults(input.spec);
-  const format = detectFormat(spec.source, spec.format);
-  const file = await resolveSource(spec, input.specDir, input.fetchSource);
+  const resolved = await resolveSources(spec, {
+    specDir: input.specDir,
+    fetchSource: input.fetchSource,
+    store: input.sourceStore,
+    downloadDir: path.join(input.workDir, 'source'),
+    now: input.now === undefined ? undefined : new Date(input.now),
+  });
+  const label = resolved.selection
+    ? `data.source ${resolved.selection.pattern} (${resolved.files.length === 1 ? '1 file' : `${resolved.files.length} files`})`
+    : resolved.files[0]!.file;
   // hashing the source overlaps with DuckDB's work; it is awaited when the version is computed
-  const source = identifySource(spec.source, file, format, input.sourceMeta);
+  const source = identifySources(spec.source, resolved, input.sourceMeta);
   source.catch(() => undefined);
   await mkdir(input.workDir, { recursive: true });
   const staging = path.join(input.workDir, `.staging-${randomUUID()}`);
@@ -362,7 +417,7 @@ export async function prepareLocal(input: PrepareLocalInput): Promise<PreparedLo
     ...input.duckdb,
   });
   try {
-    const result = await prepareInto(db, staging, spec, input, source, file, format);
+    const result = await prepareInto(db, staging, spec, input, source, resolved, label);
     return await publishLocal(input.workDir, staging, result);
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
@@ -407,12 +462,12 @@ async function prepareInto(
   spec: DataSpec,
   input: PrepareLocalInput,
   sourceIdentity: Promise<SourceIdentity>,
+  resolved: ResolvedSource,
   file: string,
-  format: DataFormat,
 ): Promise<Prepared> {
   const thresholds = spec.validation;
   const clock = stepClock();
-  await loadSource(db, file, format);
+  await loadSource(db, resolved, file);
   const base = await deriveAndFilter(db, spec, file);
   const described = (await db.describe(BASE)).filter((c) => c.name !== ROW);
   const names = described.map((c) => c.name);
@@ -961,7 +1016,7 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
   const { store, ...rest } = input;
   let sourceMeta: PrepareLocalInput['sourceMeta'];
   let fetchSource = input.fetchSource;
-  if (!fetchSource && isS3Uri(input.spec.source)) {
+  if (!fetchSource && isS3Uri(input.spec.source) && !isSourcePattern(input.spec.source)) {
     const uri = input.spec.source;
     const { bucket, key } = s3Parts(uri);
     const info = await store.stat(key, bucket);
@@ -971,7 +1026,13 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
     await store.getFile(key, local, bucket);
     fetchSource = async () => local;
   }
-  const local = await prepareLocal({ ...rest, fetchSource, specHash: input.specHash, sourceMeta });
+  const local = await prepareLocal({
+    ...rest,
+    fetchSource,
+    sourceStore: store,
+    specHash: input.specHash,
+    sourceMeta,
+  });
   const { uri, reused } = await publishDataset(store, local.dir, local.manifest);
   return {
     dataVersion: local.dataVersion,

@@ -29,6 +29,8 @@ const validationSchema = z
 const dataSchema = z
   .object({
     source: z.string().min(1),
+    newest: z.number().int().positive().optional(),
+    window: duration.optional(),
     format: z.enum(['csv', 'tsv', 'parquet', 'json', 'ndjson']).optional(),
     where: z.string().min(1).optional(),
     derive: z.record(z.string(), z.string().min(1)).default({}),

@@ -51,11 +51,12 @@ describe('bad input', () => {
     );
   });
 
-  it('a directory, a corrupt parquet file, an unknown extension: DataFormatUnreadable naming the file', async () => {
+  it('a directory of assorted files, a corrupt parquet file, an unknown extension: DataFormatUnreadable naming the file', async () => {
+    // a directory is read as a prefix: every file in it, of one format
     expectError(
-      await failure({ source: '.', target: 'y', format: 'csv' }),
+      await failure({ source: '.', target: 'y' }),
       'DataFormatUnreadable',
-      /not a file/,
+      /matches .*data\.xyz, whose format cannot be told from its extension/,
     );
     expectError(
       await failure({ source: 'corrupt.parquet', target: 'y' }),

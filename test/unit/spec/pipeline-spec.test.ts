@@ -28,6 +28,17 @@ describe('parsePipelineSpec', () => {
     expect(spec.task).toBeUndefined();
   });
 
+  it('accepts a prefix or glob source narrowed by newest and window (no defaults: every match is read)', () => {
+    const spec = parsePipelineSpec({
+      ...minimal,
+      data: { source: 's3://b/flights/', newest: 3, window: '7d', target: 'y' },
+    });
+    expect(spec.data).toMatchObject({ source: 's3://b/flights/', newest: 3, window: '7d' });
+    const plain = parsePipelineSpec({ ...minimal, data: { source: 's3://b/flights/2001-*.parquet', target: 'y' } });
+    expect(plain.data.newest).toBeUndefined();
+    expect(plain.data.window).toBeUndefined();
+  });
+
   it('accepts the full spec of DESIGN.md, with loadTest and canary switched off', () => {
     const spec = parsePipelineSpec({ ...minimal, loadTest: false, canary: false, task: 'binary' });
     expect(spec.loadTest).toBe(false);
@@ -43,6 +54,9 @@ describe('parsePipelineSpec', () => {
     [{ ...minimal, canary: { steps: [50, 25] } }, /field canary\.steps\[1\]: steps must increase/],
     [{ ...minimal, trian: {} }, /unknown field "trian"/],
     [{ ...minimal, data: { ...minimal.data, split: { validation: 0.5, test: 0.45 } } }, /field data\.split/],
+    [{ ...minimal, data: { ...minimal.data, newest: 0 } }, /field data\.newest/],
+    [{ ...minimal, data: { ...minimal.data, newest: 1.5 } }, /field data\.newest/],
+    [{ ...minimal, data: { ...minimal.data, window: 'a day' } }, /field data\.window: a duration like/],
   ])('names the bad field: %#', (raw, pattern) => {
     const err = errorOf(() => parsePipelineSpec(raw, 'spec'));
     expect(err).toBeInstanceOf(KaizenError);
@@ -62,6 +76,14 @@ describe('loadPipelineSpec', () => {
     expect(specHash).toMatch(/^sha256:[0-9a-f]{64}$/);
     writeFileSync(file, JSON.stringify({ ...minimal, data: { ...minimal.data, source: 's3://b/k.csv' } }));
     expect((await loadPipelineSpec(file)).spec.data.source).toBe('s3://b/k.csv');
+  });
+
+  it('keeps an s3:// prefix as written and a relative glob as a glob', async () => {
+    const file = path.join(dir, 'b.json');
+    writeFileSync(file, JSON.stringify({ ...minimal, data: { ...minimal.data, source: 's3://b/flights/' } }));
+    expect((await loadPipelineSpec(file)).spec.data.source).toBe('s3://b/flights/');
+    writeFileSync(file, JSON.stringify({ ...minimal, data: { ...minimal.data, source: 'data/**/2001-*.csv' } }));
+    expect((await loadPipelineSpec(file)).spec.data.source).toBe(path.join(dir, 'data/**/2001-*.csv'));
   });
 
   it('names the file when it is missing or not JSON', async () => {
