@@ -3,6 +3,7 @@ import { createDataActivities } from './data';
 import type { ActivityDeps } from './deps';
 import { createEvaluationActivities } from './evaluation';
 import { createExperimentActivities } from './experiment';
+import { createMonitoringActivities } from './monitoring';
 import { createRegistryActivities } from './registry';
 import { createServingActivities } from './serving';
 import { createTrainingActivities } from './training';
@@ -19,6 +20,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createServingActivities(deps),
     ...createCanaryActivities(deps),
     ...createExperimentActivities(deps),
+    ...createMonitoringActivities(deps),
   };
 }
 

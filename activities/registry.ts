@@ -3,7 +3,7 @@ import { codeVersion, libraryVersions } from '../src/lineage';
 import { rollbackTarget } from '../src/registry/registry';
 import { reloadModel } from '../src/serving/client';
 import type { QualityGateReport } from '../src/quality-gate';
-import type { AliasMove, ApprovalDecision, RollbackInput, RollbackResult, EvaluationReport, ModelVersion, PipelineSpec, PreparedDataset, TrainedModel } from '../src/types';
+import type { AliasMove, ApprovalDecision, RollbackInput, RollbackResult, EvaluationReport, ModelVersion, PipelineSpec, PreparedDataset, TrainedModel, PipelineTrigger } from '../src/types';
 import { asActivity, type ActivityDeps } from './deps';
 
 export interface RegisterModelInput {
@@ -16,6 +16,7 @@ export interface RegisterModelInput {
   trained: TrainedModel;
   evaluation: EvaluationReport;
   gate: QualityGateReport;
+  trigger?: PipelineTrigger;
 }
 
 export interface RecordApprovalInput {
@@ -55,7 +56,7 @@ export function createRegistryActivities(deps: ActivityDeps) {
             hyperParameters: { ...spec.train, task: evaluation.task },
             workflowId: input.workflowId,
             runId: input.runId,
-            extra: { spec, gate: input.gate },
+            extra: { spec, gate: input.gate, ...(input.trigger ? { trigger: input.trigger } : {}) },
           },
         });
       });

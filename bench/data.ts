@@ -8,12 +8,12 @@
 // Targets: <= 15 s wall, <= 1.5 GB peak RSS, <= 5x the floor.
 //
 //   npm run bench:data -- [--json] [--runs 3] [--file path/to.parquet]
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DataSpec } from '../src/types';
+import { cpuMs, median, peakRssMb, round, spawnChild as spawnChildProcess, type ChildResult as BaseChildResult } from './common';
 
 const TARGET_WALL_MS = 15_000;
 const TARGET_RSS_MB = 1536;
@@ -52,22 +52,7 @@ function benchSpec(file: string, validation: DataSpec['validation']): DataSpec {
   };
 }
 
-interface ChildResult {
-  kind: 'prepare' | 'floor';
-  /** In-process time of the work itself (after imports). */
-  workMs: number;
-  /** CPU time (user + system) of the whole child process: steadier than wall time on a busy machine. */
-  cpuMs: number;
-  peakRssMb: number;
-  rows: number;
-  detail: Record<string, unknown>;
-}
-
-const peakRssMb = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return Math.round((u.user + u.system) / 1000);
-};
+type ChildResult = BaseChildResult<'prepare' | 'floor'>;
 
 async function runPrepare(file: string): Promise<ChildResult> {
   // imported here, not at the top: the floor's process must load DuckDB only
@@ -160,37 +145,7 @@ async function runFloor(file: string): Promise<ChildResult> {
   };
 }
 
-function spawnChild(kind: string, file: string): Promise<ChildResult & { wallMs: number }> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', import.meta.filename, '--child', kind, '--file', file],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const wallMs = performance.now() - started;
-      if (code !== 0) return reject(new Error(`${kind} child exited with ${code}`));
-      try {
-        resolve({ ...(JSON.parse(out.trim().split('\n').at(-1)!) as ChildResult), wallMs });
-      } catch (err) {
-        reject(new Error(`${kind} child printed no result: ${(err as Error).message}\n${out}`));
-      }
-    });
-  });
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const round = (x: number, digits = 0): number => Math.round(x * 10 ** digits) / 10 ** digits;
+const spawnChild = (kind: 'prepare' | 'floor', file: string) => spawnChildProcess(import.meta.filename, kind, ['--file', file]);
 
 async function main(): Promise<void> {
   const file = path.resolve(args.file!);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The demo: start the local stack, run the flights-delay pipeline on real data, print the summary,
-// and leave the stack running for the Temporal UI.
+// The demo: start the local stack, run the flights-delay pipeline on real data, then roll a second
+// model out as a canary under replayed traffic with feedback; print the summaries and leave the
+// stack running for the Temporal UI.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +28,28 @@ step('Running the pipeline on flights-3m.parquet, January 2001 (target: delay > 
   '--approve',
   'auto',
 ]);
+
+// A second model, trained on the next month, rolls out as a canary while held-out rows (with
+// their labels) are replayed against production, so the analysis has real traffic and feedback.
+const canaryId = `flights-delay-canary-${Date.now().toString(36)}`;
+step('Training the next model (mid-January to mid-February) and rolling it out as a canary', [
+  'pipeline',
+  'run',
+  path.join(root, 'examples', 'flights-delay-canary.json'),
+  '--approve',
+  'auto',
+  '--id',
+  canaryId,
+]);
+step('Replaying held-out January flights, with their labels, against production until the rollout ends', [
+  'replay',
+  'flights-delay',
+  '--rate',
+  '40',
+  '--until-workflow',
+  canaryId,
+]);
+step('The second pipeline: canary steps and decision', ['pipeline', 'status', canaryId]);
 console.log(`\nDemo finished in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
 console.log('The stack is still running: Temporal UI at http://127.0.0.1:8233, MinIO console at http://127.0.0.1:9001.');
 console.log('Try: npx kaizen models list flights-delay   |   npx kaizen dev status');

@@ -178,6 +178,18 @@ export interface NumericProfile {
   /** p01, p05, p25, p50, p75, p95, p99 */
   quantiles: Record<string, number | null>;
   histogram: { edges: number[]; counts: number[] };
+  /**
+   * Drift reference bins: the deciles (of the quantile sample, real values, duplicates removed) as
+   * `edges`, and the exact share of all non-missing values in each bin, ties included. Bins are
+   * closed on the right: (-∞, edges[0]], (edges[0], edges[1]], …, (edges[n-1], +∞), so
+   * `shares.length === edges.length + 1`. Absent in profiles made before drift detection.
+   */
+  bins?: { edges: number[]; shares: number[] };
+  /**
+   * Reference CDF for the KS statistic: the percentiles p1…p99 (real values, duplicates removed) and
+   * the exact share of all non-missing values <= each. Absent in older profiles.
+   */
+  cdf?: { values: number[]; shares: number[] };
 }
 
 export interface CategoricalProfile {
@@ -440,6 +452,45 @@ export interface PipelineInput {
   specHash: string;
   /** Absolute path or URI of the spec file, for lineage. */
   specUri?: string;
+  /** Why the run started, when not by hand (recorded in the new version's lineage). */
+  trigger?: PipelineTrigger;
+}
+
+/** What started a pipeline run: a drift monitor names the report that caused the retrain. */
+export interface PipelineTrigger {
+  kind: 'drift';
+  monitorWorkflowId: string;
+  reportUri: string;
+  driftedFeatures: string[];
+  driftedShare: number | null;
+  at: string;
+}
+
+export interface DriftMonitorInput {
+  model: string;
+  /** Traffic looked at: [now - window, now). Default 24h. */
+  window?: string;
+  /** No second drift retrain of the model within this time of the last one. Default 24h. */
+  cooldown?: string;
+  /** Start a retrain when the data drifted. Default true. */
+  retrain?: boolean;
+  /** Drift thresholds (see src/monitoring/drift.ts): psi, datasetShare, minSamples, … */
+  thresholds?: Record<string, number>;
+}
+
+export interface DriftMonitorResult {
+  model: string;
+  version: number | null;
+  drifted: boolean | 'insufficient data';
+  samples: number;
+  driftedShare: number | null;
+  driftedFeatures: string[];
+  reasons: string[];
+  reportUri: string;
+  /** What happened about a retrain. */
+  action: 'none' | 'retrain_started' | 'retrain_running' | 'cooldown' | 'retrain_disabled' | 'no_spec';
+  retrainWorkflowId: string | null;
+  detail: string | null;
 }
 
 export interface RollbackInput {

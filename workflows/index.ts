@@ -3,3 +3,4 @@ export { trainingPipeline } from './training-pipeline';
 export { rollbackModel } from './rollback-model';
 export { canaryRollout } from './canary-rollout';
 export { championChallenger } from './champion-challenger';
+export { driftMonitor } from './drift-monitor';

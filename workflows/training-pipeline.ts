@@ -4,6 +4,7 @@ import {
   executeChild,
   isCancellation,
   log,
+  metricMeter,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -140,14 +141,18 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
     ]);
   };
 
+  // the worker's /metrics (Temporal's Prometheus exporter; not emitted again on replay)
+  const stageSeconds = metricMeter.createHistogram('kaizen_pipeline_stage_seconds', 'float', 's', 'duration of a pipeline stage');
   async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const start = Date.now();
     try {
       const value = await fn();
       stages.push({ name, status: 'completed', ms: Date.now() - start });
+      stageSeconds.record((Date.now() - start) / 1000, { model: spec.model, stage: name, status: 'completed' });
       return value;
     } catch (err) {
       stages.push({ name, status: 'failed', ms: Date.now() - start });
+      stageSeconds.record((Date.now() - start) / 1000, { model: spec.model, stage: name, status: 'failed' });
       throw err;
     }
   }
@@ -155,6 +160,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
   const finish = (): PipelineResult => {
     enter('done');
     status.result = result;
+    metricMeter.createCounter('kaizen_pipeline_runs', '', 'pipeline runs by outcome').add(1, { model: spec.model, outcome: result.outcome });
     return result;
   };
 
@@ -228,6 +234,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
         trained,
         evaluation,
         gate: gate.report,
+        ...(input.trigger ? { trigger: input.trigger } : {}),
       }),
     );
     result.version = version.version;

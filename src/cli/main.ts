@@ -9,6 +9,8 @@ import { dataPrepare } from './data';
 import { approveCommand } from './approve';
 import { parseModelList, predictCommand, serveCommand } from './serve';
 import { rollbackCommand } from './rollback';
+import { replayCommand, type ReplayCommandOptions } from './replay';
+import { driftCheckCommand } from './drift';
 import { experimentStart, experimentStatus, type ExperimentStartOptions } from './experiment';
 
 /** Builds the CLI; each action returns the exit code. */
@@ -54,10 +56,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('worker')
     .description('run Temporal workers until SIGINT/SIGTERM')
     .option('--queues <list>', 'comma-separated task queues', `${TASK_QUEUES.pipeline},${TASK_QUEUES.training}`)
+    .option('--metrics <address>', 'serve Prometheus /metrics on host:port (default KAIZEN_WORKER_METRICS; off without it)')
     .action(
-      action(async (o: { queues: string }) => {
+      action(async (o: { queues: string; metrics?: string }) => {
         const { runWorkers } = await import('../temporal/worker');
-        await runWorkers({ config: cfg(), queues: o.queues.split(',').map((q) => q.trim()).filter(Boolean) });
+        const metricsAddress = o.metrics ?? (process.env.KAIZEN_WORKER_METRICS || undefined);
+        await runWorkers({ config: cfg(), queues: o.queues.split(',').map((q) => q.trim()).filter(Boolean), metricsAddress });
         return 0;
       }),
     );
@@ -152,6 +156,32 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description('phase, weights and running figures of an experiment')
     .option('--json', 'print one JSON document')
     .action(action(async (id: string, o: { json?: boolean }) => experimentStatus(cfg(), id, createOutput(Boolean(o.json)))));
+  const drift = program.command('drift').description('drift of live traffic against the training data');
+  drift
+    .command('check <model>')
+    .description("drift of the prediction log over a window against the production version's training profile")
+    .option('--window <d>', 'traffic of the last … (default 24h)')
+    .option('--version <n>', 'compare with this version instead of production')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (model: string, o: { window?: string; version?: string; json?: boolean }) =>
+        driftCheckCommand(cfg(), model, o, createOutput(Boolean(o.json))),
+      ),
+    );
+  program
+    .command('replay <model>')
+    .description('send held-out rows (the test split behind a version) to production, each with its true label as feedback')
+    .option('--from <ref>', 'version or alias whose dataset to replay (default production)')
+    .option('--rate <n>', 'requests per second (default 50)')
+    .option('--duration <d>', 'stop after this long (default 60s, or 1h with --until-workflow)')
+    .option('--until-workflow <id>', 'stop when this workflow (e.g. a pipeline with a canary) finishes')
+    .option('--no-feedback', 'send predictions only, no labels')
+    .option('--json', 'print one JSON document')
+    .action(
+      action(async (model: string, o: ReplayCommandOptions & { json?: boolean }) =>
+        replayCommand(cfg(), model, o, createOutput(Boolean(o.json))),
+      ),
+    );
   program
     .command('serve')
     .description('run a model server for the production or staging alias until SIGINT/SIGTERM')

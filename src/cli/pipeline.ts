@@ -135,6 +135,11 @@ export function formatResult(r: PipelineResult, url?: string): string {
   if (r.approval) {
     lines.push(`  approval  ${r.approval.decision} by ${r.approval.by}${r.approval.automatic ? ' (automatic)' : ''}${r.approval.comment ? `: ${r.approval.comment}` : ''}`);
   }
+  if (r.canary) {
+    const steps = r.canary.steps.map((s) => `${s.percent}% ${s.passed ? 'ok' : 'FAILED'} (${s.requests} req)`).join(', ');
+    lines.push(`  canary    ${r.canary.decision}${steps ? `: ${steps}` : ''}`);
+    for (const reason of r.canary.reasons ?? []) lines.push(`  canary    ${reason}`);
+  }
   if (r.error) lines.push(`  error     ${r.error.type}: ${r.error.message}`);
   if (r.gate && !r.gate.passed) for (const reason of r.gate.reasons) lines.push(`  reason    ${reason}`);
   if (r.stages.length) {

@@ -23,6 +23,8 @@ export const QUANTILES: [string, number][] = [
   ['p99', 0.99],
 ];
 export const HISTOGRAM_BINS = 20;
+/** Percentiles whose exact shares the profile records as the drift reference (`cdf`); every tenth is a decile (`bins`). */
+export const CDF_PERCENTILES: number[] = Array.from({ length: 99 }, (_, i) => (i + 1) / 100);
 /** Categorical profiles keep this many most frequent values (all of them below it). */
 export const TOP_VALUES = 1000;
 /** Quantiles, medians and leak scores are computed on a deterministic sample of about this many rows. */
@@ -60,6 +62,54 @@ export function binSql(expr: string, edges: number[]): string {
   if (bins <= 1 || hi === lo) return '0';
   const width = (hi - lo) / bins;
   return `LEAST(GREATEST(CAST(floor((${expr} - ${lo}::DOUBLE) / ${width}::DOUBLE) AS INTEGER), 0), ${bins - 1})`;
+}
+
+/** The distinct finite percentile values of a quantile_disc list, ascending. */
+function cdfPoints(values: unknown): number[] {
+  const xs = ((values as (number | null)[] | null) ?? []).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  return [...new Set(xs)].sort((a, b) => a - b);
+}
+
+/** A DOUBLE literal that DuckDB reads back as exactly this JS number. */
+const doubleSql = (x: number): string => `'${String(x)}'::DOUBLE`;
+
+/**
+ * The drift reference of a column from the counts of values <= each percentile point (DuckDB's
+ * histogram with explicit boundaries: a value counts under the first boundary >= it, larger ones
+ * under NULL): exact cumulative shares at the percentiles, and decile bins with exact shares.
+ */
+function driftReference(
+  points: number[],
+  entries: unknown,
+  percentiles: unknown,
+): Pick<NumericProfile, 'bins' | 'cdf'> {
+  if (points.length === 0 || !entries) return {};
+  const byPoint = new Map<number, number>();
+  let total = 0;
+  for (const entry of entries as { key: number | null; value: number }[]) {
+    const n = toCount(entry.value);
+    total += n;
+    if (entry.key !== null) byPoint.set(entry.key, n);
+  }
+  if (total === 0) return {};
+  const cumulative: number[] = [];
+  let below = 0;
+  for (const p of points) cumulative.push((below += byPoint.get(p) ?? 0));
+  const cumAt = new Map(points.map((p, j) => [p, cumulative[j]!]));
+  const listed = (percentiles as (number | null)[] | null) ?? [];
+  const deciles = cdfPoints(CDF_PERCENTILES.map((q, j) => (Math.round(q * 100) % 10 === 0 ? listed[j] : null)));
+  const shares: number[] = [];
+  let previous = 0;
+  for (const d of deciles) {
+    const c = cumAt.get(d) ?? previous;
+    shares.push(round12((c - previous) / total) ?? 0);
+    previous = c;
+  }
+  shares.push(round12((total - previous) / total) ?? 0);
+  return {
+    bins: { edges: deciles, shares },
+    cdf: { values: points, shares: cumulative.map((c) => round12(c / total) ?? 0) },
+  };
 }
 
 /** Statistics of the training rows, for the transforms. */
@@ -128,12 +178,13 @@ export async function numericStats(
 ): Promise<NumericStats[]> {
   if (cols.length === 0) return [];
   const qs = `[${QUANTILES.map(([, q]) => q).join(', ')}]`;
+  const pcts = `[${CDF_PERCENTILES.join(', ')}]`;
   const sampled = await db.one(
     `SELECT ${cols
       .map((c, i) => {
         const x = input.sample.column.get(c.name);
         if (!x) throw new Error(`${c.name} is not in the sample`);
-        return `quantile_cont(${x}, ${qs}) AS q${i}, bool_and(${x} = floor(${x})) AS int${i}, quantile_cont(${x}, 0.5) FILTER (WHERE t) AS tmed${i}`;
+        return `quantile_cont(${x}, ${qs}) AS q${i}, bool_and(${x} = floor(${x})) AS int${i}, quantile_cont(${x}, 0.5) FILTER (WHERE t) AS tmed${i}, quantile_disc(${x}, ${pcts}) AS pc${i}`;
       })
       .join(', ')} FROM ${input.sample.table}`,
   );
@@ -158,8 +209,15 @@ export async function numericStats(
     max: toNum(s[`hi${i}`]),
   }));
   const edges = moments.map((m, i) => binEdges({ min: m.min, max: m.max, integral: integral[i]! }));
+  const points = cols.map((_, i) => cdfPoints(sampled[`pc${i}`]));
   const hist = await db.one(
-    `SELECT ${cols.map((c, i) => `map_entries(histogram(${binSql(c.expr, edges[i]!)})) AS h${i}`).join(', ')} FROM ${input.table}`,
+    `SELECT ${cols
+      .map((c, i) => {
+        const h = `map_entries(histogram(${binSql(c.expr, edges[i]!)})) AS h${i}`;
+        const p = points[i]!;
+        return p.length ? `${h}, map_entries(histogram(${c.expr}, [${p.map(doubleSql).join(', ')}])) AS cd${i}` : h;
+      })
+      .join(', ')} FROM ${input.table}`,
   );
   return cols.map((c, i) => {
     const m = moments[i]!;
@@ -180,6 +238,7 @@ export async function numericStats(
       max: round12(m.max),
       quantiles: Object.fromEntries(QUANTILES.map(([k], j) => [k, round12(toNum(q[j]))])),
       histogram: { edges: e.map((x) => round12(x) ?? 0), counts },
+      ...driftReference(points[i]!, hist[`cd${i}`], sampled[`pc${i}`]),
     };
     const trainStats = train
       ? {

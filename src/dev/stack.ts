@@ -41,6 +41,8 @@ export interface WorkerSpec {
   queues: string[];
   /** argv to run instead of `node bin/kaizen.js worker --queues …` (tests). */
   command?: string[];
+  /** Serve the worker's Prometheus /metrics on this port of 127.0.0.1. */
+  metricsPort?: number;
 }
 
 export interface ServerSpec {
@@ -86,8 +88,8 @@ export interface StackStatus {
 
 export function defaultWorkers(): WorkerSpec[] {
   return [
-    { name: 'worker-pipeline', queues: [TASK_QUEUES.pipeline] },
-    { name: 'worker-training', queues: [TASK_QUEUES.training] },
+    { name: 'worker-pipeline', queues: [TASK_QUEUES.pipeline], metricsPort: 9464 },
+    { name: 'worker-training', queues: [TASK_QUEUES.training], metricsPort: 9465 },
   ];
 }
 
@@ -276,12 +278,21 @@ function components(o: StackOptions, bins: Binaries | null): Component[] {
     return {
       name: w.name,
       kind: 'worker',
-      argv: w.command ?? [process.execPath, KAIZEN_BIN, 'worker', '--queues', w.queues.join(',')],
+      argv: w.command ?? [
+        process.execPath,
+        KAIZEN_BIN,
+        'worker',
+        '--queues',
+        w.queues.join(','),
+        ...(w.metricsPort ? ['--metrics', `${HOST}:${w.metricsPort}`] : []),
+      ],
       env: childEnv,
-      ports: [],
+      ports: w.metricsPort ? [{ port: w.metricsPort, what: `${w.name} metrics`, hint: 'give the worker another metricsPort' }] : [],
       ready,
-      status: async (rec) =>
-        rec ? [{ name: w.name, pid: rec.pid, url: null, healthy: await ready(rec) }] : [dead(w.name, null)],
+      status: async (rec) => {
+        const url = w.metricsPort ? `http://${HOST}:${w.metricsPort}/metrics` : null;
+        return rec ? [{ name: w.name, pid: rec.pid, url, healthy: await ready(rec) }] : [dead(w.name, url)];
+      },
     };
   });
 

@@ -78,14 +78,15 @@ export class ModelRegistry {
   }
 
   /**
-   * Registers a new version. Idempotent per training workflow: a retried call returns the version
+   * Registers a new version. Idempotent per training workflow run: a retried call returns the version
    * the first call created. The artifact is copied under models/<model>/<version>/ and verified.
    */
   async register(model: string, input: NewVersion): Promise<ModelVersion> {
     const workflowId = input.lineage.workflowId;
     const { sourceArtifactUri, artifactFile, ...rest } = input;
     const version = await this.update(model, (doc) => {
-      const existing = doc.versions.find((v) => v.lineage.workflowId === workflowId);
+      // per run: a workflow id can be used again once its run closed (a drift retrain is keyed by model)
+      const existing = doc.versions.find((v) => v.lineage.workflowId === workflowId && v.lineage.runId === input.lineage.runId);
       if (existing) return { write: false, value: existing };
       const n = doc.versions.reduce((m, v) => Math.max(m, v.version), 0) + 1;
       const entry: ModelVersion = {

@@ -63,18 +63,36 @@ export interface RunWorkerOptions {
   config: KaizenConfig;
   queues: string[];
   log?: (line: string) => void;
+  /** `host:port` to serve Prometheus /metrics on: Temporal's worker metrics and Kaizen's (pipeline runs and outcomes, stage durations, drift scores). */
+  metricsAddress?: string;
+}
+
+/** `host:port` or `port` → a bind address; a clear error otherwise. */
+export function metricsBindAddress(raw: string): string {
+  const m = /^(?:([\w.-]+|\[[0-9a-f:]+\]):)?(\d{1,5})$/i.exec(raw.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port > 0 && port < 65536)) {
+    throw new KaizenError('SpecInvalid', `--metrics must be host:port or a port, such as 127.0.0.1:9464, got "${raw}"`);
+  }
+  return `${m[1] ?? '127.0.0.1'}:${port}`;
 }
 
 /**
  * Runs workers for the given task queues until SIGINT/SIGTERM, then shuts them down gracefully
  * (in-flight activities finish or are cancelled; the workflows carry on elsewhere).
  */
-export async function runWorkers({ config, queues, log = console.log }: RunWorkerOptions): Promise<void> {
+export async function runWorkers({ config, queues, log = console.log, metricsAddress }: RunWorkerOptions): Promise<void> {
   const known = Object.values(TASK_QUEUES) as string[];
   for (const q of queues) {
     if (!known.includes(q)) throw new KaizenError('SpecInvalid', `unknown task queue "${q}" (known: ${known.join(', ')})`);
   }
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const bindAddress = metricsAddress ? metricsBindAddress(metricsAddress) : null;
+  Runtime.install({
+    logger: new DefaultLogger('WARN'),
+    ...(bindAddress
+      ? { telemetryOptions: { metrics: { prometheus: { bindAddress, countersTotalSuffix: true, useSecondsForDurations: true } } } }
+      : {}),
+  });
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect({ address: config.temporal.address });
@@ -116,7 +134,7 @@ export async function runWorkers({ config, queues, log = console.log }: RunWorke
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   const running = Promise.all(workers.map((w) => w.run()));
-  log(`kaizen worker ready (queues: ${queues.join(', ')}; temporal ${config.temporal.address})`);
+  log(`kaizen worker ready (queues: ${queues.join(', ')}; temporal ${config.temporal.address}${bindAddress ? `; metrics http://${bindAddress}/metrics` : ''})`);
   try {
     await running;
   } finally {

@@ -49,7 +49,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const t0 = Date.now();
   const home = await mkdtemp(path.join(os.tmpdir(), 'kaizen-test-'));
   const withWorkers = process.env.KAIZEN_TEST_WORKERS !== '0';
-  const [temporal, ui, minio, minioConsole, production, staging] = (await freePorts(6)) as [
+  const [temporal, ui, minio, minioConsole, production, staging, pipelineMetrics, trainingMetrics] = (await freePorts(8)) as [
+    number,
+    number,
     number,
     number,
     number,
@@ -69,7 +71,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const o: StackOptions = {
     ...defaults,
     minioConsolePort: minioConsole,
-    workers: withWorkers ? defaults.workers : [],
+    workers: withWorkers
+      ? defaults.workers.map((w) => ({ ...w, metricsPort: w.name === 'worker-pipeline' ? pipelineMetrics : trainingMetrics }))
+      : [],
     componentTimeoutMs: 180_000,
     // the servers accept injected faults (canary rollback test) and flush the prediction log often
     env: { ...defaults.env, KAIZEN_FAULT_INJECTION: '1', KAIZEN_PREDICTION_LOG_WINDOW: '1s' },

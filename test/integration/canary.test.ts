@@ -85,6 +85,25 @@ describe('canary rollout (real production server and traffic)', () => {
     expect(doc.routing?.weights).toEqual({ '2': 100 });
     const answered = await postPredict(testConfig().servers.production, 'it-canary', [rows[0]!]);
     expect(answered.ok && answered.body.model_version).toBe(2);
+
+    // a row far outside the training data is answered by the naive baseline, and says so
+    const odd = await postPredict(testConfig().servers.production, 'it-canary', [rows[0]!, { ...rows[1]!, distance: 250_000 }]);
+    expect(odd.ok, JSON.stringify(odd)).toBe(true);
+    if (!odd.ok) return;
+    expect(odd.body).toMatchObject({ fallback: true, fallback_rows: [1] });
+    expect((odd.body as { fallback_reason?: string }).fallback_reason).toMatch(/^distance: 250000 is outside the training range/);
+
+    // every prediction went to the prediction log in the object store (one object per window)
+    const store = createObjectStore(testConfig());
+    await expect.poll(async () => (await store.list('predictions/it-canary/')).length, { timeout: 15_000 }).toBeGreaterThan(0);
+    const logged = (await Promise.all((await store.list('predictions/it-canary/')).map(async (o) => (await store.getBuffer(o.key))!.toString())))
+      .join('')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { version: number; fallback: boolean; instances: Record<string, unknown>[] });
+    expect(logged.length).toBeGreaterThan(50);
+    expect(new Set(logged.map((r) => r.version))).toEqual(new Set([1, 2, 3]));
+    expect(Object.keys(logged[0]!.instances[0]!).sort()).toEqual(['distance', 'hour', 'origin', 'weekday']);
   });
 
   it('promotes exactly once when the orchestration worker is killed -9 in the middle of a canary', async () => {

@@ -24,8 +24,8 @@ describe('stackOptionsFromConfig', () => {
       s3: { accessKey: 'kaizen', secretKey: 'kaizen-dev-secret', bucket: 'kaizen' },
     });
     expect(o.workers).toEqual([
-      { name: 'worker-pipeline', queues: ['kaizen-pipeline'] },
-      { name: 'worker-training', queues: ['kaizen-training'] },
+      { name: 'worker-pipeline', queues: ['kaizen-pipeline'], metricsPort: 9464 },
+      { name: 'worker-training', queues: ['kaizen-training'], metricsPort: 9465 },
     ]);
     expect(o.servers).toEqual([
       { name: 'server-production', env: 'production', port: 8080 },
@@ -92,7 +92,8 @@ describe('stack without processes', () => {
         url: '127.0.0.1:7233',
         healthy: false,
       });
-      expect(status.components[4]?.url).toBeNull();
+      // a worker's url is its Prometheus endpoint
+      expect(status.components[4]?.url).toBe('http://127.0.0.1:9464/metrics');
     } finally {
       await rm(home, { recursive: true, force: true });
     }
