@@ -33,7 +33,8 @@ describe('Temporal Schedules (real server, real workers)', () => {
 
   it('creates a nightly training schedule, triggers it (overlap SKIP), sees the run promote, deletes it', async () => {
     const id = 'it-sched-nightly';
-    const spec = writeSpec(smallFlightsSpec('it-sched'));
+    // the run waits for a human approval, so a second trigger surely finds it still running
+    const spec = writeSpec(smallFlightsSpec('it-sched', { approval: { mode: 'manual', timeout: '10m', onTimeout: 'reject' } }));
 
     const created = await runCli(['schedule', 'create', spec, '--cron', NEVER_DURING_TEST, '--id', id, '--json'], stackEnv());
     expect(created.code, created.stderr).toBe(0);
@@ -46,7 +47,7 @@ describe('Temporal Schedules (real server, real workers)', () => {
     expect(desc.policies).toMatchObject({ overlap: 'SKIP', catchupWindow: 3_600_000 });
     expect(desc.action).toMatchObject({ workflowType: 'trainingPipeline', taskQueue: TASK_QUEUES.pipeline });
     const embedded = desc.action.args?.[0] as PipelineInput;
-    expect(embedded.spec).toMatchObject({ model: 'it-sched', approval: { mode: 'auto' }, canary: false, loadTest: false });
+    expect(embedded.spec).toMatchObject({ model: 'it-sched', approval: { mode: 'manual' }, canary: false, loadTest: false });
     expect(embedded.specHash).toMatch(/^sha256:/);
     expect(desc.memo).toMatchObject({ kind: 'training', model: 'it-sched', cron: NEVER_DURING_TEST, catchupWindow: '1h' });
     expect(desc.typedSearchAttributes.get({ name: MODEL_SEARCH_ATTRIBUTE, type: 'KEYWORD' })).toBe('it-sched');
@@ -78,7 +79,13 @@ describe('Temporal Schedules (real server, real workers)', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ status: 'skipped', running: [trigger.workflowId] });
 
-    const result = (await client.workflow.getHandle(trigger.workflowId!).result()) as PipelineResult;
+    const run = client.workflow.getHandle(trigger.workflowId!);
+    await expect
+      .poll(async () => (await run.query<{ stage: string }>('status').catch(() => null))?.stage, { timeout: 120_000, interval: 500 })
+      .toBe('awaiting_approval');
+    const approved = await runCli(['approve', trigger.workflowId!, '--by', 'schedule-test'], stackEnv());
+    expect(approved.code, approved.stderr).toBe(0);
+    const result = (await run.result()) as PipelineResult;
     expect(result.outcome).toBe('promoted');
     expect(result.workflowId).toBe(trigger.workflowId);
     console.log(`[schedule test] triggered run promoted in ${Date.now() - t0} ms`);
