@@ -312,10 +312,15 @@ export function encodeTarget(meta: DatasetMeta, values: ArrayLike<unknown>, wher
 // ---------------------------------------------------------------------------------------------
 
 export async function readDatasetMeta(datasetDir: string): Promise<DatasetMeta> {
-  const [schema, transforms] = await Promise.all([
+  // both read at once, but a failure is reported in file order, so the same broken directory always gets the same message
+  const [s, t] = await Promise.allSettled([
     readJson<DatasetSchema>(path.join(datasetDir, 'schema.json')),
     readJson<Transforms>(path.join(datasetDir, 'transforms.json')),
   ]);
+  if (s.status === 'rejected') throw s.reason;
+  if (t.status === 'rejected') throw t.reason;
+  const schema = s.value;
+  const transforms = t.value;
   if (transforms.features.length === 0)
     throw new KaizenError('TrainingFailed', `${datasetDir}/transforms.json lists no features`);
   return { schema, transforms };
