@@ -7,6 +7,7 @@
 // Floor (issue 6): predict throughput >= 0.7x the bare route, p99 <= 20 ms (micro-batching on).
 //
 //   npm run bench:serve -- [--json] [--connections 64] [--duration 10] [--rounds 3] [--rows 5000] [--max-wait 1]
+//                          [--prediction-log on|off] [--fallback on|off]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -39,6 +40,8 @@ const { values: args } = parseArgs({
     batching: { type: 'string', default: 'on' },
     'max-wait': { type: 'string', default: '1' },
     rounds: { type: 'string', default: '3' },
+    'prediction-log': { type: 'string', default: 'on' },
+    fallback: { type: 'string', default: 'on' },
   },
 });
 
@@ -103,8 +106,10 @@ async function childMain(kind: string): Promise<void> {
       enabled: kind === 'serve' && args.batching !== 'off',
       maxWaitMs: Number(args['max-wait']),
     },
-    fallback: { enabled: true },
-    predictionLog: { sink: { put: async () => undefined }, windowMs: 1000, instanceId: 'bench' },
+    fallback: { enabled: args.fallback !== 'off' },
+    ...(args['prediction-log'] !== 'off'
+      ? { predictionLog: { sink: { put: async () => undefined }, windowMs: 1000, instanceId: 'bench' } }
+      : {}),
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   process.once('SIGTERM', () => void app.close().then(() => process.exit(0)));
@@ -249,10 +254,11 @@ async function main(): Promise<void> {
     let backend: string | null = null;
     for (let i = 0; i < rounds; i++) {
       samples.bare.push((await measure('bare', [], bodies, seconds)).figures);
-      const on = await measure('serve', ['--bundle', bundlePath, '--batching', 'on', '--max-wait', args['max-wait']], bodies, seconds);
+      const production = ['--prediction-log', args['prediction-log'], '--fallback', args.fallback];
+      const on = await measure('serve', ['--bundle', bundlePath, '--batching', 'on', '--max-wait', args['max-wait'], ...production], bodies, seconds);
       backend = on.backend;
       samples.on.push(on.figures);
-      samples.off.push((await measure('serve', ['--bundle', bundlePath, '--batching', 'off'], bodies, seconds)).figures);
+      samples.off.push((await measure('serve', ['--bundle', bundlePath, '--batching', 'off', ...production], bodies, seconds)).figures);
     }
     const summary = (xs: Figures[]): Figures & { runs: Figures[] } => ({
       rps: Math.round(median(xs.map((f) => f.rps))),
