@@ -80,7 +80,7 @@ export function createExperimentActivities(deps: ActivityDeps) {
         for (const v of input.versions) {
           const f = w.versions[String(v)];
           counts[String(v)] = f
-            ? { requests: f.requests, errors: f.errors, labelled: f.feedback, correct: Math.round((f.accuracy ?? 0) * f.feedback) }
+            ? { requests: f.requests, errors: f.errors, labelled: f.feedback, correct: f.correct }
             : { ...ZERO };
         }
         return { counts, cursor: w.next };
@@ -126,21 +126,25 @@ export function createExperimentActivities(deps: ActivityDeps) {
           reportUri: deps.store.uri(key),
         };
         await deps.store.putJson(key, { ...result, experiment });
-        for (const arm of decision.arms) {
-          await deps.registry.annotate(model, arm.version, {
-            extra: {
-              [`experiment:${input.workflowId}`]: {
-                role: arm.role,
-                outcome: arm.version === decision.winner ? 'promoted' : arm.role === 'champion' ? (decision.winner === null ? 'kept' : 'replaced') : 'demoted',
-                accuracy: arm.accuracy,
-                labelled: arm.labelled,
-                z: arm.z,
-                pValue: arm.pValue,
-                report: result.reportUri,
+        await deps.registry.annotateVersions(
+          model,
+          decision.arms.map((arm) => ({
+            version: arm.version,
+            patch: {
+              extra: {
+                [`experiment:${input.workflowId}`]: {
+                  role: arm.role,
+                  outcome: arm.version === decision.winner ? 'promoted' : arm.role === 'champion' ? (decision.winner === null ? 'kept' : 'replaced') : 'demoted',
+                  accuracy: arm.accuracy,
+                  labelled: arm.labelled,
+                  z: arm.z,
+                  pValue: arm.pValue,
+                  report: result.reportUri,
+                },
               },
             },
-          });
-        }
+          })),
+        );
         // applied at once on the production server; it would follow the registry on its next poll anyway
         await reloadModel(deps.config.servers.production, model, deps.config.adminToken).catch(() => undefined);
         return result;

@@ -1,9 +1,8 @@
 import { heartbeat, metricMeter } from '@temporalio/activity';
-import { KaizenError } from '../src/errors';
-import { DEFAULT_DRIFT_OPTIONS, type DriftOptions } from '../src/monitoring/drift';
+import { driftOptionsFrom } from '../src/monitoring/drift';
 import { checkDrift, storeDriftReport } from '../src/monitoring/drift-check';
 import { hashSpec, parsePipelineSpec } from '../src/spec/pipeline-spec';
-import type { PipelineInput } from '../src/types';
+import type { DriftSummary, PipelineInput } from '../src/types';
 import { asActivity, type ActivityDeps } from './deps';
 
 export interface CheckModelDriftInput {
@@ -16,15 +15,6 @@ export interface CheckModelDriftInput {
   thresholds?: Record<string, number>;
 }
 
-export interface CheckModelDriftOutput {
-  version: number | null;
-  drifted: boolean | 'insufficient data';
-  samples: number;
-  driftedShare: number | null;
-  driftedFeatures: string[];
-  reasons: string[];
-  reportUri: string;
-}
 
 export interface PlanRetrainInput {
   model: string;
@@ -50,23 +40,10 @@ export interface RetrainRecord {
 
 const retrainKey = (model: string) => `monitoring/${model}/last-retrain.json`;
 
-/** Drift options from the workflow input: only known numeric thresholds, each named when wrong. */
-export function driftOptions(thresholds: Record<string, number> | undefined): Partial<DriftOptions> {
-  const out: Partial<DriftOptions> = {};
-  for (const [k, v] of Object.entries(thresholds ?? {})) {
-    if (!(k in DEFAULT_DRIFT_OPTIONS)) {
-      throw new KaizenError('SpecInvalid', `thresholds.${k}: unknown drift threshold (known: ${Object.keys(DEFAULT_DRIFT_OPTIONS).join(', ')})`);
-    }
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new KaizenError('SpecInvalid', `thresholds.${k}: expected a non-negative number`);
-    (out as Record<string, number>)[k] = v;
-  }
-  return out;
-}
-
 export function createMonitoringActivities(deps: ActivityDeps) {
   return {
     /** Drift of the production version's recent traffic; the report goes to reports/<reportId>/drift.json. */
-    async checkModelDrift(input: CheckModelDriftInput): Promise<CheckModelDriftOutput> {
+    async checkModelDrift(input: CheckModelDriftInput): Promise<DriftSummary> {
       return asActivity(async () => {
         heartbeat();
         const report = await checkDrift({
@@ -75,7 +52,7 @@ export function createMonitoringActivities(deps: ActivityDeps) {
           model: input.model,
           windowMs: input.windowMs,
           now: new Date(input.now),
-          options: driftOptions(input.thresholds),
+          options: driftOptionsFrom(input.thresholds),
         });
         const reportUri = await storeDriftReport(deps.store, input.reportId, report);
         const gauge = metricMeter.createGauge('kaizen_drift_psi', 'float', '', 'PSI of a feature in the last drift check');

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DatasetProfile, NumericProfile } from '../src/types';
+import { rng } from '../test/unit/data/helpers';
 import { cpuMs, median, peakRssMb, round, spawnChild as spawnChildProcess, type ChildResult as BaseChildResult } from './common';
 
 const TARGET_MS = 5000;
@@ -40,16 +41,6 @@ const NUMERIC = ['distance', 'dep_hour', 'weekday', 'dep_delay', 'seats'] as con
 const CATEGORICAL = ['carrier', 'origin', 'destination', 'aircraft', 'fare_class'] as const;
 const FEATURES = [...NUMERIC, ...CATEGORICAL];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CARRIERS = ['AA', 'UA', 'DL', 'WN', 'B6', 'AS', 'NK', 'F9', 'HA', 'G4', 'SY', 'MX'];
 const AIRPORTS = Array.from({ length: 300 }, (_, i) => `A${String(i).padStart(3, '0')}`);

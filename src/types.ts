@@ -478,8 +478,8 @@ export interface DriftMonitorInput {
   thresholds?: Record<string, number>;
 }
 
-export interface DriftMonitorResult {
-  model: string;
+/** The verdict of one drift check, as small as a workflow carries it (the full report is at `reportUri`). */
+export interface DriftSummary {
   version: number | null;
   drifted: boolean | 'insufficient data';
   samples: number;
@@ -487,6 +487,10 @@ export interface DriftMonitorResult {
   driftedFeatures: string[];
   reasons: string[];
   reportUri: string;
+}
+
+export interface DriftMonitorResult extends DriftSummary {
+  model: string;
   /** What happened about a retrain. */
   action: 'none' | 'retrain_started' | 'retrain_running' | 'cooldown' | 'retrain_disabled' | 'no_spec';
   retrainWorkflowId: string | null;

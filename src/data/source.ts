@@ -389,21 +389,27 @@ async function resolveLocalPattern(
     );
   }
   const listed = await listLocal(root, globDepth(parts.glob));
+  const picked = pickNonEmpty(listed, spec, access, `${root}/`, parts.glob);
+  return {
+    format: picked.format,
+    files: picked.objects.map((o) => ({ file: o.uri, name: o.name, uri: o.uri })),
+    selection: picked.selection,
+  };
+}
+
+/** The objects of a listing that data.source (and data.newest / data.window) select; an empty one is an error. */
+function pickNonEmpty(listed: ListedObject[], spec: DataSpec, access: SourceAccess, root: string, glob: string) {
   const picked = selectObjects(listed, {
-    pattern,
-    root: `${root}/`,
-    glob: parts.glob,
+    pattern: spec.source,
+    root,
+    glob,
     format: spec.format,
     newest: spec.newest,
     window: spec.window,
     now: access.now ?? new Date(),
   });
   for (const o of picked.objects) notEmpty(o);
-  return {
-    format: picked.format,
-    files: picked.objects.map((o) => ({ file: o.uri, name: o.name, uri: o.uri })),
-    selection: picked.selection,
-  };
+  return picked;
 }
 
 async function resolveRemotePattern(spec: DataSpec, access: SourceAccess): Promise<ResolvedSource> {
@@ -430,16 +436,7 @@ async function resolveRemotePattern(spec: DataSpec, access: SourceAccess): Promi
     lastModified: o.lastModified,
     ...(o.etag ? { etag: o.etag } : {}),
   }));
-  const picked = selectObjects(listed, {
-    pattern,
-    root: parts.root,
-    glob: parts.glob,
-    format: spec.format,
-    newest: spec.newest,
-    window: spec.window,
-    now: access.now ?? new Date(),
-  });
-  for (const o of picked.objects) notEmpty(o);
+  const picked = pickNonEmpty(listed, spec, access, parts.root, parts.glob);
   // names have no "." or ".." segments (hidden names are skipped), so each stays inside downloadDir
   const files = await mapLimit(picked.objects, 4, async (o) => {
     const file = path.join(downloadDir, ...o.name.split('/').filter(Boolean));

@@ -9,6 +9,7 @@
 // profile lists beyond the top k, and values it never saw, so new categories stand out). Missing
 // values are a bin of their own. PSI decides: a feature drifts when its PSI exceeds `psiThreshold`;
 // KS and JS are reported beside it, each flagged against its own threshold, but they do not vote.
+import { KaizenError } from '../errors';
 import type { Prediction } from '../ml/bundle';
 import { ByteTable } from './byte-table';
 import type { CategoricalProfile, ColumnProfile, DatasetProfile, NumericProfile, TaskKind } from '../types';
@@ -58,6 +59,19 @@ export const DEFAULT_DRIFT_OPTIONS: DriftOptions = {
   maxAccuracyDrop: 0.05,
   minLabelled: 100,
 };
+
+/** Drift options from a workflow's or a schedule's `thresholds`: only known numeric thresholds, each named when wrong. */
+export function driftOptionsFrom(thresholds: Record<string, number> | undefined): Partial<DriftOptions> {
+  const out: Partial<DriftOptions> = {};
+  for (const [k, v] of Object.entries(thresholds ?? {})) {
+    if (!(k in DEFAULT_DRIFT_OPTIONS)) {
+      throw new KaizenError('SpecInvalid', `thresholds.${k}: unknown drift threshold (known: ${Object.keys(DEFAULT_DRIFT_OPTIONS).join(', ')})`);
+    }
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new KaizenError('SpecInvalid', `thresholds.${k}: expected a non-negative number`);
+    (out as Record<string, number>)[k] = v;
+  }
+  return out;
+}
 
 export type DriftTest = 'psi' | 'ks' | 'js';
 

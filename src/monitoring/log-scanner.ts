@@ -133,7 +133,7 @@ export class LogScanner {
     const b = this.buf;
     this.ws();
     if (this.pos >= this.end) return;
-    this.expect(OPEN_OBJECT);
+    const empty = this.opensEmpty(OPEN_OBJECT, CLOSE_OBJECT);
     this.stN = 0;
     this.pN = 0;
     if (this.stObjects.length > 0) this.stObjects.length = 0;
@@ -143,9 +143,7 @@ export class LogScanner {
     let version = NaN;
     let fallback = false;
     let instances = false;
-    this.ws();
-    if (b[this.pos] === CLOSE_OBJECT) this.pos++;
-    else {
+    if (!empty) {
       for (;;) {
         this.ws();
         this.key();
@@ -225,19 +223,12 @@ export class LogScanner {
 
   private instances(): void {
     const b = this.buf;
-    this.expect(OPEN_ARRAY);
-    this.ws();
-    if (b[this.pos] === CLOSE_ARRAY) {
-      this.pos++;
-      return;
-    }
+    if (this.opensEmpty(OPEN_ARRAY, CLOSE_ARRAY)) return;
     for (;;) {
       this.ws();
-      this.expect(OPEN_OBJECT);
+      const emptyRow = this.opensEmpty(OPEN_OBJECT, CLOSE_OBJECT);
       this.rowsInRecord++;
-      this.ws();
-      if (b[this.pos] === CLOSE_OBJECT) this.pos++;
-      else {
+      if (!emptyRow) {
         for (;;) {
           this.ws();
           this.key();
@@ -306,13 +297,7 @@ export class LogScanner {
   // --- predictions ------------------------------------------------------------------------------
 
   private predictions(): void {
-    const b = this.buf;
-    this.expect(OPEN_ARRAY);
-    this.ws();
-    if (b[this.pos] === CLOSE_ARRAY) {
-      this.pos++;
-      return;
-    }
+    if (this.opensEmpty(OPEN_ARRAY, CLOSE_ARRAY)) return;
     for (;;) {
       this.ws();
       this.prediction();
@@ -324,17 +309,12 @@ export class LogScanner {
   private prediction(): void {
     const b = this.buf;
     const start = this.pos;
-    this.expect(OPEN_OBJECT);
+    let other = this.opensEmpty(OPEN_OBJECT, CLOSE_OBJECT);
     let classId = -1;
     let probability = NaN;
     let value = NaN;
     let label = false;
-    let other = false;
-    this.ws();
-    if (b[this.pos] === CLOSE_OBJECT) {
-      this.pos++;
-      other = true;
-    } else {
+    if (!other) {
       for (;;) {
         this.ws();
         this.key();
@@ -392,6 +372,15 @@ export class LogScanner {
   private expect(c: number): void {
     if (this.buf[this.pos] !== c || this.pos >= this.end) throw UNREADABLE;
     this.pos++;
+  }
+
+  /** Consumes an opening bracket and the whitespace after it; true when the container is empty (its closing bracket consumed too). */
+  private opensEmpty(open: number, close: number): boolean {
+    this.expect(open);
+    this.ws();
+    if (this.buf[this.pos] !== close) return false;
+    this.pos++;
+    return true;
   }
 
   /** After a member or element: true at the closing bracket (consumed), false after a comma. */
@@ -507,12 +496,7 @@ export class LogScanner {
     const c = b[this.pos];
     if (c === QUOTE) this.string();
     else if (c === OPEN_OBJECT) {
-      this.pos++;
-      this.ws();
-      if (b[this.pos] === CLOSE_OBJECT) {
-        this.pos++;
-        return;
-      }
+      if (this.opensEmpty(OPEN_OBJECT, CLOSE_OBJECT)) return;
       for (;;) {
         this.ws();
         this.key();
@@ -520,12 +504,7 @@ export class LogScanner {
         if (this.next(CLOSE_OBJECT)) return;
       }
     } else if (c === OPEN_ARRAY) {
-      this.pos++;
-      this.ws();
-      if (b[this.pos] === CLOSE_ARRAY) {
-        this.pos++;
-        return;
-      }
+      if (this.opensEmpty(OPEN_ARRAY, CLOSE_ARRAY)) return;
       for (;;) {
         this.ws();
         this.skipValue();

@@ -232,12 +232,19 @@ export class ModelRegistry {
 
   /** Merges extra lineage (approval decisions, drift reports) into a version. */
   async annotate(model: string, version: number, patch: Partial<ModelVersion['lineage']>): Promise<void> {
+    await this.annotateVersions(model, [{ version, patch }]);
+  }
+
+  /** Merges extra lineage into several versions in one registry write (e.g. every arm of an experiment). */
+  async annotateVersions(model: string, patches: { version: number; patch: Partial<ModelVersion['lineage']> }[]): Promise<void> {
     await this.update(model, (doc) => {
-      const v = doc.versions.find((x) => x.version === version);
-      if (!v) throw new KaizenError('ModelNotFound', `model "${model}" has no version ${version}`);
-      // `extra` gathers several annotations (spec, approval, experiments, drift): merged, not replaced
-      const extra = patch.extra ? { ...v.lineage.extra, ...patch.extra } : v.lineage.extra;
-      v.lineage = { ...v.lineage, ...patch, ...(extra ? { extra } : {}) };
+      for (const { version, patch } of patches) {
+        const v = doc.versions.find((x) => x.version === version);
+        if (!v) throw new KaizenError('ModelNotFound', `model "${model}" has no version ${version}`);
+        // `extra` gathers several annotations (spec, approval, experiments, drift): merged, not replaced
+        const extra = patch.extra ? { ...v.lineage.extra, ...patch.extra } : v.lineage.extra;
+        v.lineage = { ...v.lineage, ...patch, ...(extra ? { extra } : {}) };
+      }
       return { write: true, value: undefined };
     });
   }

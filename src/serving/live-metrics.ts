@@ -22,6 +22,8 @@ export interface VersionWindow {
   predictionMean: number | null;
   /** Ground-truth labels joined to this version's predictions in the window (POST …/feedback). */
   feedback: number;
+  /** Of those, the predictions that were right (classification). */
+  correct: number;
   /** Share of those predictions that were right (classification; null without feedback). */
   accuracy: number | null;
   /** Mean absolute error of those predictions (regression; null without feedback). */
@@ -189,6 +191,7 @@ export class LiveMetrics {
         instances: w.instances,
         predictionMean: w.predCount > 0 ? w.predSum / w.predCount : null,
         feedback: w.feedback,
+        correct: w.correct,
         accuracy: w.judged > 0 ? w.correct / w.judged : null,
         meanAbsError: w.absErrCount > 0 ? w.absErrSum / w.absErrCount : null,
       };

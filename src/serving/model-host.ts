@@ -52,6 +52,8 @@ export interface ServedModel {
   readonly loadedAt: Date;
   /** Rows outside the training profile are answered by the baseline (null: the guard is off). */
   readonly guard: InputGuard | null;
+  /** The model's input columns, in order (what the prediction log keeps of a request). */
+  readonly featureNames: readonly string[];
 }
 
 /** A model held for one request: it is not disposed before `release()`. */
@@ -129,6 +131,7 @@ export interface ModelHostOptions {
 }
 
 class LoadedModel implements ServedModel {
+  readonly featureNames: readonly string[];
   refs = 0;
   retired = false;
   disposed = false;
@@ -140,7 +143,9 @@ class LoadedModel implements ServedModel {
     readonly inputSchema: InputSchema,
     readonly loadedAt: Date,
     readonly guard: InputGuard | null,
-  ) {}
+  ) {
+    this.featureNames = bundle.transforms.features.map((f) => f.name);
+  }
 }
 
 interface ModelState {

@@ -60,14 +60,24 @@ export class PredictionLog {
     this.timer.unref();
   }
 
-  /** Buffers one record; never throws, never waits. */
-  log(record: PredictionRecord): void {
+  /**
+   * Buffers one record; never throws, never waits. With `columns` (the model's features) a row
+   * keeps only those, so whatever else a client sends is never written; sensitive columns never are.
+   */
+  log(record: PredictionRecord, columns?: readonly string[]): void {
     if (this.buffer.length >= this.maxBuffered) {
       this.dropped++;
       this.options.onDrop?.(record.model, 1);
       return;
     }
-    if (this.sensitive.size > 0) {
+    if (columns) {
+      const kept = columns.filter((c) => !this.sensitive.has(c));
+      record.instances = record.instances.map((row) => {
+        const copy: Record<string, unknown> = {};
+        for (const c of kept) if (c in row) copy[c] = row[c];
+        return copy;
+      });
+    } else if (this.sensitive.size > 0) {
       record.instances = record.instances.map((row) => {
         const copy: Record<string, unknown> = {};
         for (const [k, v] of Object.entries(row)) if (!this.sensitive.has(k)) copy[k] = v;

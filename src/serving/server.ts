@@ -447,9 +447,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           at: new Date().toISOString(),
           latency_ms: Math.round(reply.elapsedTime * 1000) / 1000,
           fallback: fallbackRows.length > 0,
-          instances: loggedInstances(bundle.transforms.features, instances),
+          instances,
           predictions,
-        });
+        }, lease.model.featureNames);
         if (fallbackRows.length === 0) {
           return {
             model,
@@ -683,16 +683,4 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   );
 
   return app;
-}
-
-/** What the prediction log keeps of a request: the model's features only (anything else a client sends may be personal). */
-function loggedInstances(
-  features: readonly { name: string }[],
-  instances: readonly Record<string, unknown>[],
-): Record<string, unknown>[] {
-  return instances.map((row) => {
-    const kept: Record<string, unknown> = {};
-    for (const f of features) if (f.name in row) kept[f.name] = row[f.name];
-    return kept;
-  });
 }

@@ -7,24 +7,15 @@ import { ModelRegistry } from '../../src/registry/registry';
 import { postPredict } from '../../src/serving/client';
 import { createObjectStore } from '../../src/storage/object-store';
 import type { ExperimentResult, PipelineResult } from '../../src/types';
+import { rng } from '../unit/data/helpers';
 import { runCli, writeSpec } from '../helpers/cli';
 import { stackEnv, testConfig } from '../helpers/stack-env';
 
 // Synthetic data where the truth is known: y = x1 + x2 > 0. A model that sees only x1 is right about
 // 75% of the time; one that sees both is right nearly always. Keys route requests deterministically
 // and training is seeded, so every run of this test sees the same traffic split and predictions.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function rows(n: number, seed: number): { x1: number; x2: number; y: boolean }[] {
-  const r = prng(seed);
+  const r = rng(seed);
   return Array.from({ length: n }, () => {
     const x1 = Math.round((r() * 2 - 1) * 1e4) / 1e4;
     const x2 = Math.round((r() * 2 - 1) * 1e4) / 1e4;

@@ -393,3 +393,13 @@ describe('against a real training profile', () => {
     expect(r.features.some((f) => f.drifted)).toBe(false);
   });
 });
+
+describe('driftOptionsFrom (thresholds of a drift monitor)', () => {
+  it('takes known thresholds and names a wrong one', async () => {
+    const { driftOptionsFrom } = await import('../../../src/monitoring/drift');
+    expect(driftOptionsFrom(undefined)).toEqual({});
+    expect(driftOptionsFrom({ psiThreshold: 0.2, minSamples: 100 })).toEqual({ psiThreshold: 0.2, minSamples: 100 });
+    expect(() => driftOptionsFrom({ psi: 0.2 })).toThrow(/^thresholds\.psi: unknown drift threshold \(known: psiThreshold, /);
+    expect(() => driftOptionsFrom({ minSamples: -1 })).toThrow(/^thresholds\.minSamples: expected a non-negative number/);
+  });
+});

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { buildInputGuard, outOfProfile } from '../../../src/serving/fallback';
-import { buildServer, type ServerDeps } from '../../../src/serving/server';
+import type { ServerDeps } from '../../../src/serving/server';
 import type { DatasetProfile, Transforms } from '../../../src/types';
-import { memoryRegistry, registerBytes, serverTestContext } from './fixtures';
+import { memoryRegistry, registerBytes, serverTestContext, TEST_ADMIN_TOKEN } from './fixtures';
 
-const TOKEN = 'unit-admin-token';
+const TOKEN = TEST_ADMIN_TOKEN;
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 const numeric = (name: string, p01: number, p25: number, p75: number, p99: number) => ({
@@ -68,19 +68,7 @@ async function world(overrides: Partial<ServerDeps> = {}) {
   await registerBytes(store, registry, 'm', ctx.tiny.bytes[1], 'wf-2');
   await registry.moveAlias('m', 'production', 1, { reason: 'test', by: 'test' });
   await store.put('datasets/aaaa/profile.json', JSON.stringify(profile));
-  const make = async () => {
-    const app = buildServer({
-      registry,
-      env: 'production',
-      adminToken: TOKEN,
-      refreshIntervalMs: 0,
-      defaultMetrics: false,
-      ...overrides,
-    });
-    ctx.apps.push(app);
-    await app.ready();
-    return app;
-  };
+  const make = () => ctx.start(registry, overrides);
   return { store, registry, make };
 }
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { FaultInjector } from '../../../src/serving/faults';
-import { buildServer } from '../../../src/serving/server';
 import { memoryRegistry, registerBytes, serverTestContext } from './fixtures';
 
 const auth = { authorization: 'Bearer tok' };
@@ -37,10 +36,7 @@ describe('fault injection in the server', () => {
     const { store, registry } = memoryRegistry();
     await registerBytes(store, registry, 'm', ctx.tiny.bytes[0], 'wf-1');
     await registry.moveAlias('m', 'production', 1, { reason: 't', by: 't' });
-    const a = buildServer({ registry, env: 'production', adminToken: 'tok', refreshIntervalMs: 0, defaultMetrics: false, faultInjection });
-    ctx.apps.push(a);
-    await a.ready();
-    return a;
+    return ctx.start(registry, { adminToken: 'tok', faultInjection });
   }
   const predict = (a: Awaited<ReturnType<typeof app>>) =>
     a.inject({ method: 'POST', url: '/v1/models/m:predict', payload: { instances: [ctx.tiny.rows[0]] } });

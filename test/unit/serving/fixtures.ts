@@ -10,6 +10,7 @@ import { selectBackend } from '../../../src/ml/backend';
 import { disposeBundle, serializeBundle } from '../../../src/ml/bundle';
 import { trainModel } from '../../../src/ml/train';
 import { ModelRegistry } from '../../../src/registry/registry';
+import { buildServer, type ServerDeps } from '../../../src/serving/server';
 import type { ObjectStore } from '../../../src/storage/object-store';
 import type { ModelVersion, TrainingSummary } from '../../../src/types';
 import { makeFlightsDataset } from '../ml/make-dataset';
@@ -165,12 +166,37 @@ export function tamper(store: MemoryStore, v: ModelVersion): void {
   store.objects.set(key, { body, etag: `${o.etag}-tampered` });
 }
 
+/** The admin token of the servers the unit tests build. */
+export const TEST_ADMIN_TOKEN = 'unit-admin-token';
+
+export interface ServerTestContext {
+  tiny: TinyModels;
+  apps: FastifyInstance[];
+  /** Builds a production server over `registry` (no polling, no process metrics), ready, closed after the test. */
+  start(registry: ServerDeps['registry'], overrides?: Partial<ServerDeps>): Promise<FastifyInstance>;
+}
+
 /**
  * The shared set-up of the server test files: the tiny models trained once per file, and every
- * app a test builds (pushed onto `apps`) closed after it.
+ * app a test builds (pushed onto `apps`, or made by `start`) closed after it.
  */
-export function serverTestContext(): { tiny: TinyModels; apps: FastifyInstance[] } {
-  const ctx = { apps: [] as FastifyInstance[] } as { tiny: TinyModels; apps: FastifyInstance[] };
+export function serverTestContext(): ServerTestContext {
+  const ctx = {
+    apps: [] as FastifyInstance[],
+    async start(registry: ServerDeps['registry'], overrides: Partial<ServerDeps> = {}) {
+      const app = buildServer({
+        registry,
+        env: 'production',
+        adminToken: TEST_ADMIN_TOKEN,
+        refreshIntervalMs: 0,
+        defaultMetrics: false,
+        ...overrides,
+      });
+      ctx.apps.push(app);
+      await app.ready();
+      return app;
+    },
+  } as ServerTestContext;
   beforeAll(async () => {
     ctx.tiny = await trainTinyModels();
   });

@@ -2,11 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import type { ModelRegistry } from '../../../src/registry/registry';
 import { keyPoint, pickVersion, routeTable, routingKeyOf } from '../../../src/serving/routing';
-import { buildServer, type ServerDeps } from '../../../src/serving/server';
+import type { ServerDeps } from '../../../src/serving/server';
 import type { TrafficRouting } from '../../../src/types';
-import { memoryRegistry, registerBytes, type MemoryStore, serverTestContext } from './fixtures';
+import { memoryRegistry, registerBytes, type MemoryStore, serverTestContext, TEST_ADMIN_TOKEN } from './fixtures';
 
-const TOKEN = 'unit-admin-token';
+const TOKEN = TEST_ADMIN_TOKEN;
 const auth = { authorization: `Bearer ${TOKEN}` };
 const routing = (weights: Record<string, number>): TrafficRouting => ({
   weights,
@@ -67,22 +67,8 @@ async function world(): Promise<{ store: MemoryStore; registry: ModelRegistry }>
   return { store, registry };
 }
 
-async function server(
-  registry: ModelRegistry,
-  overrides: Partial<ServerDeps> = {},
-): Promise<FastifyInstance> {
-  const app = buildServer({
-    registry,
-    env: 'production',
-    adminToken: TOKEN,
-    refreshIntervalMs: 0,
-    defaultMetrics: false,
-    ...overrides,
-  });
-  ctx.apps.push(app);
-  await app.ready();
-  return app;
-}
+const server = (registry: ModelRegistry, overrides: Partial<ServerDeps> = {}): Promise<FastifyInstance> =>
+  ctx.start(registry, overrides);
 
 const row = { distance: 1000, hour: 18, origin: 'ORD', weekday: 5 };
 async function versionFor(app: FastifyInstance, key?: string, header?: string): Promise<number> {

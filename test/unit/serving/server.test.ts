@@ -2,11 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import type { ModelRegistry } from '../../../src/registry/registry';
-import { buildServer, type ServerDeps } from '../../../src/serving/server';
+import type { ServerDeps } from '../../../src/serving/server';
 import type { ModelVersion } from '../../../src/types';
-import { memoryRegistry, registerBytes, tamper, type MemoryStore, serverTestContext } from './fixtures';
+import { memoryRegistry, registerBytes, tamper, type MemoryStore, serverTestContext, TEST_ADMIN_TOKEN } from './fixtures';
 
-const TOKEN = 'unit-admin-token';
+const TOKEN = TEST_ADMIN_TOKEN;
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 const ctx = serverTestContext();
@@ -25,16 +25,7 @@ async function world(overrides: Partial<ServerDeps> = {}, alias: number | null =
   const v1 = await registerBytes(store, registry, 'm', ctx.tiny.bytes[0], 'wf-1');
   const v2 = await registerBytes(store, registry, 'm', ctx.tiny.bytes[1], 'wf-2');
   if (alias !== null) await registry.moveAlias('m', 'production', alias, { reason: 'test', by: 'test' });
-  const app = buildServer({
-    registry,
-    env: 'production',
-    adminToken: TOKEN,
-    refreshIntervalMs: 0,
-    defaultMetrics: false,
-    ...overrides,
-  });
-  ctx.apps.push(app);
-  await app.ready();
+  const app = await ctx.start(registry, overrides);
   return { app, store, registry, v1, v2 };
 }
 
