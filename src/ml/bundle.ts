@@ -9,6 +9,7 @@ import { ensureBackend, type BackendInfo } from './backend';
 import { sha256Hex } from '../hashing';
 import { decodeContainer, encodeContainer, type NamedTensor } from './container';
 import { classesOf, encodeRows, type EncodedFeatures } from './dataset';
+import { compileForward, type CompiledForward } from './forward';
 import { predictEncoded, type ModelArchitecture } from './model';
 import { KaizenError } from '../errors';
 import type { DatasetSchema, TaskKind, TrainingSummary, TrainSpec, Transforms } from '../types';
@@ -40,6 +41,12 @@ export interface ModelBundle {
   transforms: Transforms;
   baseline: Baseline;
   metadata: BundleMetadata;
+  /**
+   * A loaded bundle's weights never change, so it predicts through a compiled plain-JS pass
+   * (src/ml/forward.ts); `forward` is null, with the reason, when tfjs must serve instead.
+   * Absent on a model still training.
+   */
+  compiled?: { forward: CompiledForward | null; reason: string | null };
 }
 
 export type Prediction =
@@ -138,7 +145,9 @@ export function toPredictions(
 
 /** Raw model outputs (rows × units) for encoded features. */
 export function bundleOutputs(bundle: ModelBundle, encoded: EncodedFeatures): Float32Array {
-  return encoded.rows === 0 ? new Float32Array(0) : predictEncoded(bundle.model, encoded);
+  if (encoded.rows === 0) return new Float32Array(0);
+  const forward = bundle.compiled?.forward;
+  return forward ? forward(encoded) : predictEncoded(bundle.model, encoded);
 }
 
 /**
@@ -233,6 +242,7 @@ export async function deserializeBundle(
     transforms: header.transforms,
     baseline: header.baseline,
     metadata: header.metadata,
+    compiled: compileForward(model),
   };
 }
 
@@ -261,4 +271,6 @@ export async function loadBundle(dir: string, expectedSha256?: string): Promise<
 
 export function disposeBundle(bundle: ModelBundle): void {
   bundle.model.dispose();
+  // a disposed bundle must fail as tfjs does, not keep answering from the compiled copy
+  if (bundle.compiled) bundle.compiled = { forward: null, reason: 'the bundle is disposed' };
 }

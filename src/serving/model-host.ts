@@ -231,8 +231,8 @@ export class ModelHost {
 
   /** The model serving `name`, loading it first if needed. 404 ModelNotFound or 503 NotReady otherwise. */
   async acquire(name: string, options: { key?: string } = {}): Promise<ModelLease> {
-    const ready = this.states.get(name);
-    if (ready?.current) return this.lease(this.pick(ready, options.key));
+    const ready = this.tryAcquire(name, options.key);
+    if (ready) return ready;
     if (this.closed) throw new KaizenError('NotReady', 'the server is shutting down');
     const miss = this.misses.get(name);
     if (miss && Date.now() - miss.at < this.missCacheMs) throw miss.error;
@@ -247,6 +247,12 @@ export class ModelHost {
     if (this.misses.size >= MAX_MISSES) this.misses.clear();
     this.misses.set(name, { at: Date.now(), error });
     throw error;
+  }
+
+  /** A lease on a loaded model at once, or null when it must be loaded first (see acquire). */
+  tryAcquire(name: string, key?: string): ModelLease | null {
+    const ready = this.states.get(name);
+    return ready?.current ? this.lease(this.pick(ready, key)) : null;
   }
 
   /** The loaded model, without loading (info and status). */
@@ -553,6 +559,12 @@ export class ModelHost {
         throw new KaizenError(
           'ArtifactIntegrity',
           `model "${name}" version ${entry.version}: the warm-up prediction is not a finite number`,
+        );
+      }
+      if (bundle.compiled && !bundle.compiled.forward) {
+        this.log.warn(
+          { model: name, version: entry.version, reason: bundle.compiled.reason },
+          'the compiled forward pass is not used; tfjs serves this version (slower)',
         );
       }
       let guard: InputGuard | null = null;

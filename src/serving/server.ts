@@ -41,6 +41,13 @@ import {
 
 export type ServingEnv = 'production' | 'staging';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** What a predict request did (set by its handler), for its metrics once answered. */
+    kaizenAnswered: Answered | null;
+  }
+}
+
 /** A served prediction, for observers such as a prediction logger (called synchronously; must not throw). */
 export interface PredictEvent {
   model: string;
@@ -99,6 +106,9 @@ interface Answered {
   fallback: boolean;
 }
 
+/** Fastify's own type for a serialised JSON body. */
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 /** Model names as the pipeline spec allows them. */
 const MODEL_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
@@ -126,6 +136,8 @@ export interface ModelInfo {
   metrics: { test: Record<string, number>; baseline: Record<string, number> };
   input_schema: InputSchema;
   serving_backend: string | null;
+  /** `compiled` (the plain-JS forward pass) or `tfjs`, with why tfjs. */
+  inference: { path: 'compiled' | 'tfjs'; reason: string | null };
 }
 
 export function modelInfo(m: ServedModel, alias: string): ModelInfo {
@@ -154,6 +166,9 @@ export function modelInfo(m: ServedModel, alias: string): ModelInfo {
     metrics: { test: v.metrics.test, baseline: v.metrics.baseline },
     input_schema: m.inputSchema,
     serving_backend: currentBackend()?.name ?? null,
+    inference: m.bundle.compiled?.forward
+      ? { path: 'compiled', reason: null }
+      : { path: 'tfjs', reason: m.bundle.compiled?.reason ?? 'the bundle was not loaded from an artifact' },
   };
 }
 
@@ -178,8 +193,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     fallback: { ...DEFAULT_FALLBACK, enabled: false, ...deps.fallback },
   });
   const checkAdmin = bearerTokenChecker(deps.adminToken);
-  /** The version that answered each predict request, for its metrics labels. */
-  const answeredBy = new WeakMap<FastifyRequest, Answered>();
+  // the version that answered a predict request, for its metrics labels
+  app.decorateRequest('kaizenAnswered', null);
   const live = new LiveMetrics({ retentionSeconds: deps.liveMetricsRetentionSeconds });
   const recent = new RecentPredictions(deps.feedbackMemory);
   const faults = new FaultInjector();
@@ -276,14 +291,18 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (request, reply) => {
+  // (callback hooks: an async one costs every request a promise)
+  app.addHook('onRequest', (request, reply, done) => {
     if (closing && request.url !== '/healthz') {
       reply.header('connection', 'close');
-      throw new KaizenError('NotReady', 'the server is shutting down');
+      done(new KaizenError('NotReady', 'the server is shutting down'));
+      return;
     }
+    done();
   });
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
   // Runs after the server stopped listening and the in-flight requests finished.
   app.addHook('onClose', async () => {
@@ -334,10 +353,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.post(
     '/v1/models/:model(^[^:/]+)::predict',
     {
-      onResponse: async (request, reply) => {
+      onResponse: (request, reply, done) => {
         const name = (request.params as { model?: string }).model ?? '';
         const served = host.serves(name);
-        const answered = answeredBy.get(request);
+        const answered = request.kaizenAnswered;
         const version = answered?.version ?? (served ? host.peek(name)?.version.version : undefined);
         const labels = {
           model: served ? name : UNKNOWN_MODEL,
@@ -357,13 +376,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
             predictionCount: answered?.predictionCount ?? 0,
           });
         }
+        done();
       },
     },
     async (request, reply) => {
       const name = modelParam(request);
       const instances = instancesOf(request.body, limits);
       const key = routingKeyOf(request.body, request.headers['x-kaizen-key']);
-      const lease = await host.acquire(name, { key });
+      // a loaded model is leased without a trip through the event loop
+      const lease = host.tryAcquire(name, key) ?? (await host.acquire(name, { key }));
       try {
         const { name: model, version, bundle } = lease.model;
         const answered: Answered = {
@@ -373,7 +394,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           predictionCount: 0,
           fallback: false,
         };
-        answeredBy.set(request, answered);
+        request.kaizenAnswered = answered;
         const fault = faults.decide(model, version.version);
         if (fault) {
           if (fault.delayMs > 0) await new Promise((r) => setTimeout(r, fault.delayMs));
@@ -438,36 +459,26 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
             request.log.warn({ err }, 'onPredict observer failed');
           }
         }
-        const requestId = randomUUID();
-        recent.remember(requestId, { model, version: version.version, predictions });
-        predictionLog?.log({
-          request_id: requestId,
-          model,
-          version: version.version,
-          at: new Date().toISOString(),
-          latency_ms: Math.round(reply.elapsedTime * 1000) / 1000,
-          fallback: fallbackRows.length > 0,
-          instances,
-          predictions,
-        }, lease.model.featureNames);
-        if (fallbackRows.length === 0) {
-          return {
+        // serialised once: the response, the feedback memory and the log share the string
+        const predictionsJson = JSON.stringify(predictions);
+        const requestId = recent.remember(model, version.version, predictionsJson);
+        predictionLog?.log(
+          {
+            requestId,
             model,
-            model_version: version.version,
-            request_id: requestId,
-            predictions,
-            fallback: false,
-          };
-        }
-        return {
-          model,
-          model_version: version.version,
-          request_id: requestId,
-          predictions,
-          fallback: true,
-          fallback_rows: fallbackRows,
-          fallback_reason: fallbackReason,
-        };
+            version: version.version,
+            atMs: Date.now(),
+            latencyMs: Math.round(reply.elapsedTime * 1000) / 1000,
+            fallback: fallbackRows.length > 0,
+            instances,
+            predictionsJson,
+          },
+          lease.model.featureNames,
+        );
+        const head = `{"model":${JSON.stringify(model)},"model_version":${version.version},"request_id":"${requestId}","predictions":${predictionsJson}`;
+        void reply.type(JSON_TYPE);
+        if (fallbackRows.length === 0) return `${head},"fallback":false}`;
+        return `${head},"fallback":true,"fallback_rows":${JSON.stringify(fallbackRows)},"fallback_reason":${JSON.stringify(fallbackReason)}}`;
       } finally {
         lease.release();
       }

@@ -12,13 +12,30 @@ import {
   predict,
   saveBundle,
   type ModelBundle,
+  type Prediction,
 } from '../../../src/ml/bundle';
-import { readSplit } from '../../../src/ml/dataset';
+import { encodeRows, readSplit } from '../../../src/ml/dataset';
+import { predictEncoded } from '../../../src/ml/model';
 import { binaryMetrics, evaluateModel } from '../../../src/ml/evaluate';
 import { trainModel } from '../../../src/ml/train';
 import { KaizenError } from '../../../src/errors';
 import { makeFlightsDataset, type BuiltDataset } from './make-dataset';
 import { spec } from './reproducibility';
+
+/** Same labels, and probabilities/values equal to float32 rounding (compiled pass vs tfjs). */
+function expectSamePredictions(got: Prediction[], want: Prediction[]): void {
+  expect(got.length).toBe(want.length);
+  got.forEach((g, i) => {
+    const w = want[i]!;
+    expect(Object.keys(g)).toEqual(Object.keys(w));
+    if ('label' in g && 'label' in w) expect(g.label).toBe(w.label);
+    const numbers = (p: Prediction): number[] =>
+      'value' in p ? [p.value] : 'probability' in p ? [p.probability] : Object.values(p.probabilities);
+    const [a, b] = [numbers(g), numbers(w)];
+    expect(a.length).toBe(b.length);
+    a.forEach((x, k) => expect(Math.abs(x - b[k]!)).toBeLessThan(1e-6));
+  });
+}
 
 let root: string;
 let data: BuiltDataset;
@@ -61,7 +78,12 @@ describe('model bundle', () => {
       tfjsVersion: '4.22.0',
       backend: { name: 'cpu' },
     });
-    expect(predict(loaded, instances)).toEqual(predict(bundle, instances));
+    // the weights come back exactly (tfjs gives identical outputs) …
+    const encoded = encodeRows(bundle.transforms, instances);
+    expect(predictEncoded(loaded.model, encoded)).toEqual(predictEncoded(bundle.model, encoded));
+    // … and the loaded bundle predicts through the compiled pass, to float32 rounding
+    expect(loaded.compiled).toMatchObject({ reason: null });
+    expectSamePredictions(predict(loaded, instances).predictions, predict(bundle, instances).predictions);
     expect(await loadBundle(path.join(dir, BUNDLE_FILE), `sha256:${saved.sha256}`)).toBeTruthy();
     disposeBundle(loaded);
   });
@@ -169,7 +191,7 @@ describe('model bundle', () => {
     const saved = await saveBundle(m, path.join(root, 'multi-bundle'));
     const loaded = await loadBundle(path.join(root, 'multi-bundle'), saved.sha256);
     const mp = predict(loaded, instances).predictions;
-    expect(mp).toEqual(predict(m, instances).predictions);
+    expectSamePredictions(mp, predict(m, instances).predictions);
     for (const p of mp) {
       const { label, probabilities } = p as { label: string; probabilities: Record<string, number> };
       expect(Object.keys(probabilities)).toEqual(['early', 'late', 'on_time']);

@@ -1,14 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PredictionLog, RecentPredictions, type PredictionRecord } from '../../../src/serving/prediction-log';
+import {
+  PredictionLog,
+  RecentPredictions,
+  type PredictionEntry,
+  type PredictionRecord,
+} from '../../../src/serving/prediction-log';
 import { buildServer } from '../../../src/serving/server';
 import { memoryRegistry, MemoryStore, registerBytes, trainTinyModels, type TinyModels } from './fixtures';
 
+const AT = '2026-03-04T05:06:07.000Z';
+/** What the server hands the log, and the line it must become. */
+const entry = (i: number, model = 'm'): PredictionEntry => ({
+  requestId: `r${i}`,
+  model,
+  version: 1,
+  atMs: Date.parse(AT),
+  latencyMs: 1.25,
+  fallback: false,
+  instances: [{ distance: i, email: 'a@b.c' }],
+  predictionsJson: JSON.stringify([{ value: i }]),
+});
 const record = (i: number, model = 'm'): PredictionRecord => ({
   request_id: `r${i}`,
   model,
   version: 1,
-  at: '2026-03-04T05:06:07.000Z',
-  latency_ms: 1,
+  at: AT,
+  latency_ms: 1.25,
   fallback: false,
   instances: [{ distance: i, email: 'a@b.c' }],
   predictions: [{ value: i }],
@@ -25,9 +42,9 @@ describe('PredictionLog', () => {
       instanceId: 'i1',
       now: () => now,
     });
-    log.log(record(1));
-    log.log(record(2));
-    log.log(record(3, 'other'));
+    log.log(entry(1));
+    log.log(entry(2));
+    log.log(entry(3, 'other'));
     await log.flush();
     expect([...store.objects.keys()].sort()).toEqual([
       'predictions/m/2026-03-04/05-06-00-i1-1.ndjson',
@@ -54,24 +71,59 @@ describe('PredictionLog', () => {
       instanceId: 'i',
       onDrop: (_m, n) => drops.push(n),
     });
-    for (let i = 0; i < 5; i++) log.log(record(i));
-    expect(log.dropped).toBe(3);
+    // a store that is down: the first two go to it at once (the buffer is full), the rest wait
+    // for room that a failing write never makes
     store.down = true;
+    for (let i = 0; i < 5; i++) log.log(entry(i));
+    expect(log.dropped).toBe(3);
     await log.flush();
     expect(log.dropped).toBe(5);
     expect(drops).toEqual([1, 1, 1, 2]);
     store.down = false;
-    log.log(record(9));
+    log.log(entry(9));
     await log.stop();
     expect(log.written).toBe(1);
   });
 
+  it('keeps only the model features given, in their order, and writes early once maxPerObject wait', async () => {
+    const store = new MemoryStore();
+    const log = new PredictionLog({
+      sink: store.asObjectStore(),
+      windowMs: 60_000,
+      maxPerObject: 2,
+      sensitiveColumns: ['origin'],
+      instanceId: 'i',
+    });
+    const features = ['origin', 'hour', 'distance'];
+    const row = { distance: 3.5, email: 'x@y.z', hour: 7, origin: 'ORD', note: 'a "quoted"\nvalue' };
+    log.log({ ...entry(1), instances: [row, { hour: null, distance: Number.NaN }] }, features);
+    expect(store.objects.size).toBe(0);
+    log.log(entry(2), ['distance']);
+    await new Promise((r) => setImmediate(r));
+    await log.flush();
+    expect(store.objects.size).toBe(1);
+    const lines = [...store.objects.values()][0]!.body.toString().trim().split('\n');
+    expect(lines[0]).toContain('"instances":[{"hour":7,"distance":3.5},{"hour":null,"distance":null}]');
+    expect(JSON.parse(lines[1]!)).toEqual({ ...record(2), instances: [{ distance: 2 }] });
+    expect(log.written).toBe(2);
+    await log.stop();
+  });
+
   it('remembers a bounded number of predictions for feedback, each joined once', () => {
     const recent = new RecentPredictions(2);
-    for (const id of ['a', 'b', 'c']) recent.remember(id, { model: 'm', version: 1, predictions: [] });
-    expect(recent.take('a')).toBeUndefined();
-    expect(recent.take('c')).toBeDefined();
-    expect(recent.take('c')).toBeUndefined();
+    const ids = [1, 2, 3].map((i) => recent.remember('m', i, JSON.stringify([{ value: i }])));
+    expect(new Set(ids).size).toBe(3);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(recent.take(ids[0]!)).toBeUndefined();
+    expect(recent.take(ids[2]!)).toEqual({ model: 'm', version: 3, predictions: [{ value: 3 }] });
+    expect(recent.take(ids[2]!)).toBeUndefined();
+    // another server's ids, and anything not an id, join nothing
+    const other = new RecentPredictions(2);
+    expect(recent.take(other.remember('m', 1, '[]'))).toBeUndefined();
+    for (const bad of ['', 'x', `${ids[1]!.slice(0, 24)}zzzzzzzzzzzz`, `${ids[1]}0`]) {
+      expect(recent.take(bad)).toBeUndefined();
+    }
+    expect(recent.take(ids[1]!)).toBeDefined();
   });
 });
 

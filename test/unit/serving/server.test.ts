@@ -185,6 +185,7 @@ describe('GET /v1/models/<model>', () => {
       lineage: { data_version: v1.lineage.dataVersion, workflow_id: 'wf-1', training_backend: 'cpu' },
       metrics: { test: { auc: 0.61 } },
       serving_backend: 'cpu',
+      inference: { path: 'compiled', reason: null },
     });
     const features = info.input_schema.features as {
       name: string;
