@@ -4,9 +4,9 @@
 // under predictions/<model>/<yyyy-mm-dd>/. Logging never blocks or fails a request: when the store
 // falls behind and the buffer is full, a record is dropped and counted.
 //
-// A record is serialised to its NDJSON line when it is logged: a flat string held for the window
-// costs the garbage collector far less than the request's object graph would (at 15 000 requests
-// a second that difference is a fifth of the server's time).
+// A record is serialised when it is logged, straight into a per-model byte buffer outside the JS
+// heap: the garbage collector never sees the window's records (holding each request's object graph
+// until the window ended cost a fifth of the server's time at 15 000 requests a second).
 import { randomUUID } from 'node:crypto';
 import type { Prediction } from '../ml/bundle';
 
@@ -37,7 +37,7 @@ export interface PredictionEntry {
 
 /** What the log needs of the object store (ObjectStore satisfies it). */
 export interface PredictionSink {
-  put(key: string, body: string, opts?: { contentType?: string }): Promise<unknown>;
+  put(key: string, body: Buffer | string, opts?: { contentType?: string }): Promise<unknown>;
 }
 
 export interface PredictionLogOptions {
@@ -57,9 +57,34 @@ export interface PredictionLogOptions {
   now?: () => number;
 }
 
+/** NDJSON lines appended to byte chunks. */
+class NdjsonBuffer {
+  private static readonly CHUNK = 256 * 1024;
+  private readonly full: Buffer[] = [];
+  private chunk: Buffer = Buffer.allocUnsafe(NdjsonBuffer.CHUNK);
+  private offset = 0;
+  lines = 0;
+
+  append(line: string): void {
+    // a UTF-8 character takes at most 3 bytes per UTF-16 unit, plus the newline
+    const most = line.length * 3 + 1;
+    if (this.offset + most > this.chunk.length) {
+      if (this.offset > 0) this.full.push(this.chunk.subarray(0, this.offset));
+      this.chunk = Buffer.allocUnsafe(Math.max(NdjsonBuffer.CHUNK, most));
+      this.offset = 0;
+    }
+    this.offset += this.chunk.write(line, this.offset);
+    this.chunk[this.offset++] = 0x0a;
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat([...this.full, this.chunk.subarray(0, this.offset)]);
+  }
+}
+
 export class PredictionLog {
   /** NDJSON lines per model, waiting for the next write. */
-  private lines = new Map<string, string[]>();
+  private lines = new Map<string, NdjsonBuffer>();
   private waiting = 0;
   private inFlight = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -73,7 +98,7 @@ export class PredictionLog {
   private readonly sensitive: Set<string>;
   private readonly now: () => number;
   /** The columns written for a model's feature list (its features minus the sensitive ones). */
-  private readonly keptColumns = new WeakMap<readonly string[], string[]>();
+  private readonly keptColumns = new WeakMap<readonly string[], { names: string[]; keys: string[] }>();
   private readonly dropSensitive: (key: string, value: unknown) => unknown;
   private isoMs = Number.NaN;
   private iso = '';
@@ -117,25 +142,37 @@ export class PredictionLog {
       `{"request_id":${JSON.stringify(entry.requestId)},"model":${JSON.stringify(entry.model)},` +
       `"version":${entry.version},"at":"${this.isoTime(entry.atMs)}","latency_ms":${Number.isFinite(entry.latencyMs) ? entry.latencyMs : null},` +
       `"fallback":${entry.fallback},"instances":[${rows}],"predictions":${entry.predictionsJson}}`;
-    let list = this.lines.get(entry.model);
-    if (!list) {
-      list = [];
-      this.lines.set(entry.model, list);
+    let buffer = this.lines.get(entry.model);
+    if (!buffer) {
+      buffer = new NdjsonBuffer();
+      this.lines.set(entry.model, buffer);
     }
-    list.push(line);
+    buffer.append(line);
+    buffer.lines++;
     this.waiting++;
-    if (list.length >= this.maxPerObject) void this.flush();
+    if (buffer.lines >= this.maxPerObject) void this.flush();
   }
 
   private rowJson(row: Record<string, unknown>, columns?: readonly string[]): string {
     if (columns) {
       let kept = this.keptColumns.get(columns);
       if (!kept) {
-        kept = columns.filter((c) => !this.sensitive.has(c));
+        const names = columns.filter((c) => !this.sensitive.has(c));
+        kept = { names, keys: names.map((c) => `${JSON.stringify(c)}:`) };
         this.keptColumns.set(columns, kept);
       }
-      // an array replacer keeps exactly these keys, in this order (rows are flat)
-      return JSON.stringify(row, kept);
+      // what JSON.stringify(row, kept.names) gives, for a third of its time
+      let json = '{';
+      for (let i = 0; i < kept.names.length; i++) {
+        const v = row[kept.names[i]!];
+        let value: string | undefined;
+        if (typeof v === 'number') value = Number.isFinite(v) ? String(v) : 'null';
+        else if (typeof v === 'string' || typeof v === 'boolean' || v === null) value = JSON.stringify(v);
+        else if (typeof v === 'object') value = JSON.stringify(v, kept.names);
+        if (value === undefined) continue;
+        json += json.length === 1 ? `${kept.keys[i]!}${value}` : `,${kept.keys[i]!}${value}`;
+      }
+      return `${json}}`;
     }
     return this.sensitive.size > 0 ? JSON.stringify(row, this.dropSensitive) : JSON.stringify(row);
   }
@@ -155,8 +192,8 @@ export class PredictionLog {
     const run = this.write().finally(() => {
       this.flushing = null;
       // records that piled up during a write to a slow store go out at once
-      for (const list of this.lines.values()) {
-        if (list.length >= this.maxPerObject) {
+      for (const buffer of this.lines.values()) {
+        if (buffer.lines >= this.maxPerObject) {
           void this.flush();
           break;
         }
@@ -191,15 +228,15 @@ export class PredictionLog {
     const at = this.now();
     try {
       await Promise.all(
-        [...byModel].map(async ([model, list]) => {
+        [...byModel].map(async ([model, buffer]) => {
           try {
-            await this.options.sink.put(this.keyFor(model, at), `${list.join('\n')}\n`, {
+            await this.options.sink.put(this.keyFor(model, at), buffer.bytes(), {
               contentType: 'application/x-ndjson',
             });
-            this.written += list.length;
+            this.written += buffer.lines;
           } catch (err) {
-            this.dropped += list.length;
-            this.options.onDrop?.(model, list.length);
+            this.dropped += buffer.lines;
+            this.options.onDrop?.(model, buffer.lines);
             this.options.onError?.(err);
           }
         }),

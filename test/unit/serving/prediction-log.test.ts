@@ -109,6 +109,23 @@ describe('PredictionLog', () => {
     await log.stop();
   });
 
+  it('writes a row exactly as JSON.stringify would with the kept columns, whatever the values', async () => {
+    const store = new MemoryStore();
+    const log = new PredictionLog({ sink: store.asObjectStore(), sensitiveColumns: ['s'], instanceId: 'i' });
+    const columns = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 's', 'toString'];
+    const rows: Record<string, unknown>[] = [
+      { a: 'Zürich "quoted" \\ \n\u2028 😀', b: -0, c: 1e21, d: true, e: null, f: Infinity, g: { a: 1, x: 2 }, s: 'secret' },
+      { h: [1, 'x'], b: 5e-7, c: -12.5, d: false, a: '' },
+      {},
+    ];
+    log.log({ ...entry(1), instances: rows }, columns);
+    await log.stop();
+    const line = [...store.objects.values()][0]!.body.toString().trim();
+    const kept = columns.filter((c) => c !== 's');
+    expect(line).toContain(`"instances":[${rows.map((r) => JSON.stringify(r, kept)).join(',')}]`);
+    expect(JSON.parse(line).instances[0]).not.toHaveProperty('s');
+  });
+
   it('remembers a bounded number of predictions for feedback, each joined once', () => {
     const recent = new RecentPredictions(2);
     const ids = [1, 2, 3].map((i) => recent.remember('m', i, JSON.stringify([{ value: i }])));
