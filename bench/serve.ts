@@ -4,6 +4,8 @@
 // three are measured in turn, `--rounds` times, and the medians compared, so a burst of load on the
 // machine does not land on one of them only. The predict server is configured as production is:
 // the out-of-profile fallback check and the prediction log (to a sink that drops the objects) are on.
+// Besides req/s and latency it reports the server's CPU time per request (all its threads, from
+// /proc), which a busy neighbour on the machine disturbs far less than throughput.
 // Floor (issue 6): predict throughput >= 0.7x the bare route, p99 <= 20 ms (micro-batching on).
 //
 //   npm run bench:serve -- [--json] [--connections 64] [--duration 10] [--rounds 3] [--rows 5000] [--max-wait 1]
@@ -118,7 +120,9 @@ async function childMain(kind: string): Promise<void> {
     if (ready.statusCode === 200) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  process.stdout.write(`READY ${url} ${currentBackend()?.name ?? 'unknown'}\n`);
+  const info = (await app.inject(`/v1/models/${MODEL}`)).json() as { inference?: { path?: string } };
+  // the tfjs backend (for a model that is not compiled) and how the model is run
+  process.stdout.write(`READY ${url} ${currentBackend()?.name ?? 'unknown'}/${info.inference?.path ?? 'unknown'}\n`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -132,6 +136,21 @@ interface Figures {
   requests: number;
   errors: number;
   non2xx: number;
+  /** The server process's CPU time (all threads) per request, µs: steadier than req/s on a noisy machine. Null off Linux. */
+  cpuMicrosPerRequest: number | null;
+}
+
+/** User + system CPU seconds of a process so far (Linux), or null. */
+async function cpuSeconds(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name (which may hold spaces): utime and stime are the 12th and 13th
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
 }
 
 function startChild(
@@ -164,7 +183,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-async function load(url: string, bodies: string[], seconds: number): Promise<Figures> {
+async function load(url: string, bodies: string[], seconds: number, pid?: number): Promise<Figures> {
   const connections = Number(args.connections);
   const requests = bodies.map((body) => ({
     method: 'POST' as const,
@@ -190,8 +209,14 @@ async function load(url: string, bodies: string[], seconds: number): Promise<Fig
       );
     });
   await run(2); // warm-up: JIT, connections, tfjs kernels
+  const cpuBefore = await cpuSeconds(pid);
   const r = await run(seconds);
+  const cpuAfter = await cpuSeconds(pid);
   return {
+    cpuMicrosPerRequest:
+      cpuBefore === null || cpuAfter === null || r.requests.total === 0
+        ? null
+        : Math.round(((cpuAfter - cpuBefore) * 1e6) / r.requests.total * 10) / 10,
     rps: Math.round(r.requests.average),
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
@@ -204,7 +229,7 @@ async function load(url: string, bodies: string[], seconds: number): Promise<Fig
 async function measure(kind: string, extra: string[], bodies: string[], seconds: number) {
   const { child, url, backend } = await startChild(kind, extra);
   try {
-    return { figures: await load(url, bodies, seconds), backend };
+    return { figures: await load(url, bodies, seconds, child.pid), backend };
   } finally {
     await stopChild(child);
   }
@@ -267,6 +292,9 @@ async function main(): Promise<void> {
       requests: xs.reduce((a, f) => a + f.requests, 0),
       errors: xs.reduce((a, f) => a + f.errors, 0),
       non2xx: xs.reduce((a, f) => a + f.non2xx, 0),
+      cpuMicrosPerRequest: xs.some((f) => f.cpuMicrosPerRequest === null)
+        ? null
+        : median(xs.map((f) => f.cpuMicrosPerRequest!)),
       runs: xs,
     });
     const bare = { figures: summary(samples.bare) };
@@ -295,7 +323,7 @@ async function main(): Promise<void> {
     if (args.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else {
       const line = (name: string, f: Figures, r?: number) =>
-        `${name.padEnd(18)} ${String(f.rps).padStart(7)} req/s  p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms${r === undefined ? '' : `  ${r}x bare`}`;
+        `${name.padEnd(18)} ${String(f.rps).padStart(7)} req/s  p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms  ${f.cpuMicrosPerRequest ?? '?'} µs CPU/req${r === undefined ? '' : `  ${r}x bare`}`;
       console.log(line('bare fastify', bare.figures));
       console.log(line('predict (batched)', on.figures, ratio));
       console.log(line('predict (single)', off.figures, ratioOff));
