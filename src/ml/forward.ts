@@ -30,6 +30,9 @@ interface Dense {
 
 const ACTIVATIONS = new Set(['relu', 'sigmoid', 'softmax', 'linear']);
 
+/** Folded category tables larger than this (8 bytes each: 128 MiB) leave the model to tfjs. */
+export const MAX_TABLE_FLOATS = 16 * 1024 * 1024;
+
 /** The largest output difference from tfjs a compiled pass may show on the probe rows. */
 export const FORWARD_TOLERANCE = 1e-5;
 
@@ -69,9 +72,12 @@ interface CategoryTable {
  * Compiles the model's forward pass, or returns null (with why) when the graph is not one this
  * module knows or the compiled pass disagrees with tfjs.
  */
-export function compileForward(model: tf.LayersModel): { forward: CompiledForward | null; reason: string | null } {
+export function compileForward(
+  model: tf.LayersModel,
+  options: { maxTableFloats?: number } = {},
+): { forward: CompiledForward | null; reason: string | null } {
   try {
-    const built = build(model);
+    const built = build(model, options.maxTableFloats ?? MAX_TABLE_FLOATS);
     if (typeof built === 'string') return { forward: null, reason: built };
     const { forward } = built;
     const diff = probeDifference(model, built);
@@ -90,7 +96,7 @@ interface Built {
   depths: number[];
 }
 
-function build(model: tf.LayersModel): Built | string {
+function build(model: tf.LayersModel, maxTableFloats: number): Built | string {
   const inputNames = model.inputLayers.map((l) => l.name);
   const hasNumeric = inputNames[0] === 'numeric';
   const catInputs = inputNames.slice(hasNumeric ? 1 : 0);
@@ -164,6 +170,10 @@ function build(model: tf.LayersModel): Built | string {
   const width = numericWidth + categorical.reduce((a, c) => a + (c.embed ? c.embed.units : c.depth), 0);
   if (first.inputs !== width) return `the first dense layer takes ${first.inputs} inputs, the features are ${width} wide`;
   const h = first.units;
+  const tableFloats = categorical.reduce((a, c) => a + c.depth * h, 0);
+  if (tableFloats > maxTableFloats) {
+    return `the category tables would hold ${tableFloats} numbers (at most ${maxTableFloats})`;
+  }
   const tables: CategoryTable[] = [];
   let offset = numericWidth;
   for (const c of categorical) {

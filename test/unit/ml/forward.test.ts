@@ -94,6 +94,16 @@ describe('compiled forward pass', () => {
     tanh.dispose();
   });
 
+  it('leaves a model whose folded category tables would be too large to tfjs', () => {
+    const { model } = randomModel([categorical('c', 9)], 'binary', [4], 1);
+    expect(compileForward(model, { maxTableFloats: 10 * 4 - 1 })).toEqual({
+      forward: null,
+      reason: 'the category tables would hold 40 numbers (at most 39)',
+    });
+    expect(compileForward(model, { maxTableFloats: 40 }).forward).not.toBeNull();
+    model.dispose();
+  });
+
   it('refuses encoded features of another shape', () => {
     const { model, transforms } = randomModel([numeric('a'), categorical('c', 4)], 'binary', [4], 1);
     const { forward } = compileForward(model);
