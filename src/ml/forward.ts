@@ -13,6 +13,7 @@
 // and an embedding times it is a [depth × units] table computed once.
 import * as tf from '@tensorflow/tfjs';
 import type { EncodedFeatures } from './dataset';
+import { predictEncoded } from './model';
 
 export interface CompiledForward {
   /** Outputs rows × units, as LayersModel.predict would give them. */
@@ -309,12 +310,7 @@ function probeDifference(model: tf.LayersModel, { forward, numericWidth, depths 
     categoricalNames: depths.map((_, i) => `c${i}`),
     categorical,
   };
-  const want = tf.tidy(() => {
-    const inputs: tf.Tensor[] = [];
-    if (numericWidth > 0) inputs.push(tf.tensor2d(numeric, [rows, numericWidth], 'float32'));
-    for (const c of categorical) inputs.push(tf.tensor2d(c, [rows, 1], 'int32'));
-    return (model.predict(inputs.length === 1 ? inputs[0]! : inputs) as tf.Tensor).dataSync();
-  });
+  const want = predictEncoded(model, encoded);
   const got = forward(encoded);
   if (got.length !== want.length) return Infinity;
   let diff = 0;

@@ -2,7 +2,6 @@ export {
   buildServer,
   modelInfo,
   type ModelInfo,
-  type PredictEvent,
   type ServerDeps,
   type ServingEnv,
 } from './server';

@@ -75,6 +75,7 @@ class NdjsonBuffer {
     }
     this.offset += this.chunk.write(line, this.offset);
     this.chunk[this.offset++] = 0x0a;
+    this.lines++;
   }
 
   bytes(): Buffer {
@@ -148,7 +149,6 @@ export class PredictionLog {
       this.lines.set(entry.model, buffer);
     }
     buffer.append(line);
-    buffer.lines++;
     this.waiting++;
     if (buffer.lines >= this.maxPerObject) void this.flush();
   }

@@ -48,15 +48,6 @@ declare module 'fastify' {
   }
 }
 
-/** A served prediction, for observers such as a prediction logger (called synchronously; must not throw). */
-export interface PredictEvent {
-  model: string;
-  version: number;
-  instances: readonly Record<string, unknown>[];
-  predictions: readonly Prediction[];
-  at: Date;
-}
-
 export interface ServerDeps {
   /** The model registry (a ModelRegistry, or anything with `read` and a sha256-checking `loadArtifact`). */
   registry: ModelSource;
@@ -76,7 +67,6 @@ export interface ServerDeps {
   alias?: string;
   /** Process metrics (CPU, memory, event loop) in /metrics besides Kaizen's. Default true. */
   defaultMetrics?: boolean;
-  onPredict?: (event: PredictEvent) => void;
   /**
    * Naive fallback for rows outside the training profile (see src/serving/fallback.ts). Off unless
    * `enabled: true`; the kill switch works either way.
@@ -207,7 +197,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       })
     : null;
   const batching: MicroBatchingOptions = { ...DEFAULT_MICRO_BATCHING, ...deps.microBatching };
-  const batchers = new WeakMap<ServedModel, MicroBatcher>();
   // prom-client hashes the label object on every call; the hot path keeps its labelled children
   const requestSeries = new Map<
     string,
@@ -243,26 +232,34 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     }
     return s;
   };
-  /** The model's predictions for rows: one tensor call per request, or shared with concurrent ones. */
+  /**
+   * How a served version is run: one model call per request, or calls shared with concurrent
+   * requests (micro-batching). Built once per version, with its labelled batch-size histogram.
+   */
+  const runners = new WeakMap<
+    ServedModel,
+    (rows: readonly Record<string, unknown>[]) => Prediction[] | Promise<Prediction[]>
+  >();
   const runModel = (
     served: ServedModel,
     rows: readonly Record<string, unknown>[],
   ): Prediction[] | Promise<Prediction[]> => {
-    const batchRows = metrics.batchRows.labels(served.name, String(served.version.version));
-    if (!batching.enabled) {
-      batchRows.observe(rows.length);
-      return predict(served.bundle, rows).predictions;
+    let run = runners.get(served);
+    if (!run) {
+      const batchRows = metrics.batchRows.labels(served.name, String(served.version.version));
+      const once = (r: readonly Record<string, unknown>[]) => predict(served.bundle, r).predictions;
+      if (batching.enabled) {
+        const batcher = new MicroBatcher(once, batching, (n) => batchRows.observe(n));
+        run = (r) => batcher.predict(r);
+      } else {
+        run = (r) => {
+          batchRows.observe(r.length);
+          return once(r);
+        };
+      }
+      runners.set(served, run);
     }
-    let b = batchers.get(served);
-    if (!b) {
-      b = new MicroBatcher(
-        (r) => predict(served.bundle, r).predictions,
-        batching,
-        (n) => batchRows.observe(n),
-      );
-      batchers.set(served, b);
-    }
-    return b.predict(rows);
+    return run(rows);
   };
 
   // Only JSON is accepted: without the text/plain parser other bodies get 415.
@@ -451,13 +448,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
           answered.predictionSum += x;
           answered.predictionCount++;
           vSeries.prediction.observe(x);
-        }
-        if (deps.onPredict) {
-          try {
-            deps.onPredict({ model, version: version.version, instances, predictions, at: new Date() });
-          } catch (err) {
-            request.log.warn({ err }, 'onPredict observer failed');
-          }
         }
         // serialised once: the response, the feedback memory and the log share the string
         const predictionsJson = JSON.stringify(predictions);

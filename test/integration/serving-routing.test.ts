@@ -1,5 +1,4 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +8,7 @@ import { ModelRegistry } from '../../src/registry/registry';
 import { createObjectStore, type ObjectStore } from '../../src/storage/object-store';
 import { REPO_ROOT } from '../helpers/cli';
 import { stackEnv, testConfig } from '../helpers/stack-env';
-import { trainTinyModels, type TinyModels } from '../unit/serving/fixtures';
+import { registerBytes, trainTinyModels, type TinyModels } from '../unit/serving/fixtures';
 
 // Traffic routing kept in the registry against the real stack: a `kaizen serve --env production`
 // process splits by the registry's weights, and after a kill -9 and a restart routes every key to
@@ -24,34 +23,7 @@ let tiny: TinyModels;
 const children: ChildProcessWithoutNullStreams[] = [];
 
 async function register(bytes: Buffer, workflowId: string): Promise<number> {
-  const scratch = `checkpoints/${workflowId}/model.kzn`;
-  await store.put(scratch, bytes);
-  const v = await registry.register(MODEL, {
-    sourceArtifactUri: store.uri(scratch),
-    artifactFile: 'model.kzn',
-    artifactSha256: createHash('sha256').update(bytes).digest('hex'),
-    task: 'binary',
-    metrics: { test: { auc: 0.6 }, baseline: { auc: 0.5 } },
-    training: {
-      backend: 'cpu',
-      epochs: 1,
-      bestEpoch: 1,
-      resumedFromEpoch: null,
-      samplesPerSecond: 1,
-      history: [],
-    },
-    lineage: {
-      dataVersion: `sha256:${'a'.repeat(64)}`,
-      datasetUri: 's3://kaizen/datasets/none/',
-      specHash: 'b'.repeat(64),
-      code: { gitCommit: null, packageVersion: '0.1.0' },
-      libraries: {},
-      hyperParameters: {},
-      workflowId,
-      runId: 'r',
-    },
-  });
-  return v.version;
+  return (await registerBytes(store, registry, MODEL, bytes, workflowId)).version;
 }
 
 async function startServe(port: number): Promise<ChildProcessWithoutNullStreams> {

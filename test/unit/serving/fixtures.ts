@@ -121,9 +121,12 @@ const training: TrainingSummary = {
   history: [],
 };
 
-/** Registers `bytes` as the next version of `model` (as the pipeline's register activity does). */
+/**
+ * Registers `bytes` as the next version of `model` (as the pipeline's register activity does), in a
+ * memory store or a real one.
+ */
 export async function registerBytes(
-  store: MemoryStore,
+  store: { put(key: string, body: Buffer): Promise<unknown>; uri(key: string): string },
   registry: ModelRegistry,
   model: string,
   bytes: Buffer,
