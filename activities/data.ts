@@ -1,9 +1,8 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { heartbeat } from '@temporalio/activity';
 import { prepareDataset as prepare } from '../src/data/prepare';
 import type { DataSpec, PreparedDataset, TaskKind } from '../src/types';
-import { asActivity, type ActivityDeps } from './deps';
+import { asActivity, withHeartbeat, type ActivityDeps } from './deps';
 
 export interface PrepareDatasetInput {
   model: string;
@@ -18,10 +17,10 @@ export interface PrepareDatasetInput {
 export function createDataActivities(deps: ActivityDeps) {
   return {
     async prepareDataset(input: PrepareDatasetInput): Promise<PreparedDataset> {
-      return asActivity(async () => {
-        heartbeat({ step: 'reference' });
+      return asActivity(() => withHeartbeat(async (step) => {
+        step({ step: 'reference' });
         const reference = await deps.registry.productionProfile(input.model);
-        const timer = setInterval(() => heartbeat({ step: 'preparing' }), 5_000);
+        step({ step: 'preparing' });
         const workDir = path.join(deps.workDir, 'prepare', input.workflowId);
         try {
           return await prepare({
@@ -35,11 +34,10 @@ export function createDataActivities(deps: ActivityDeps) {
             ...(input.now ? { now: input.now } : {}),
           });
         } finally {
-          clearInterval(timer);
           // everything needed later is in the object store now
           await rm(workDir, { recursive: true, force: true });
         }
-      });
+      }));
     },
   };
 }

@@ -1,4 +1,5 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { HEARTBEAT_EVERY_MS } from '../src/policy/activity-options';
 import type { KaizenConfig } from '../src/config';
 import { isKaizenError } from '../src/errors';
 import type { ModelRegistry } from '../src/registry/registry';
@@ -29,5 +30,24 @@ export async function asActivity<T>(fn: () => Promise<T>): Promise<T> {
       });
     }
     throw err;
+  }
+}
+
+/**
+ * Runs a long activity body while heartbeating every HEARTBEAT_EVERY_MS (with the latest `step`),
+ * so the heartbeat timeout notices a dead worker however long the work itself takes.
+ */
+export async function withHeartbeat<T>(fn: (step: (details: unknown) => void) => Promise<T>): Promise<T> {
+  let details: unknown = undefined;
+  const beat = () => heartbeat(details);
+  beat();
+  const timer = setInterval(beat, HEARTBEAT_EVERY_MS);
+  try {
+    return await fn((d) => {
+      details = d;
+      beat();
+    });
+  } finally {
+    clearInterval(timer);
   }
 }

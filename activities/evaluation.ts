@@ -1,10 +1,9 @@
-import { heartbeat } from '@temporalio/activity';
 import { KaizenError } from '../src/errors';
 import { deserializeBundle, disposeBundle, type ModelBundle } from '../src/ml/bundle';
 import { evaluateModel as evaluate } from '../src/ml/evaluate';
 import { evaluateQualityGate, type QualityGateReport } from '../src/quality-gate';
 import type { EvaluationReport, GateSpec, Metrics, PreparedDataset } from '../src/types';
-import { asActivity, type ActivityDeps } from './deps';
+import { asActivity, withHeartbeat, type ActivityDeps } from './deps';
 import { localDataset } from './training';
 
 export interface EvaluateModelInput {
@@ -57,8 +56,8 @@ export function createEvaluationActivities(deps: ActivityDeps) {
   return {
     /** The validation gate: absolute threshold, naive baseline, production re-evaluated on this split. */
     async qualityGate(input: QualityGateActivityInput): Promise<QualityGateResult> {
-      return asActivity(async () => {
-        heartbeat({ step: 'champion' });
+      return asActivity(() => withHeartbeat(async (step) => {
+        step({ step: 'champion' });
         const champion = await evaluateChampion(input.model, input.dataset);
         const championOk = champion && 'metrics' in champion ? champion : null;
         const report = evaluateQualityGate({
@@ -70,22 +69,22 @@ export function createEvaluationActivities(deps: ActivityDeps) {
           championError: champion && 'error' in champion ? champion.error : null,
         });
         return { report, champion: championOk };
-      });
+      }));
     },
 
     /** Scores the candidate on the test split, with the naive baseline beside it. */
     async evaluateModel(input: EvaluateModelInput): Promise<EvaluationReport> {
-      return asActivity(async () => {
-        heartbeat({ step: 'fetching' });
+      return asActivity(() => withHeartbeat(async (step) => {
+        step({ step: 'fetching' });
         const bundle = await fetchBundle(deps, input.bundleUri, input.bundleSha256);
         const datasetDir = await localDataset(deps, input.dataset);
-        heartbeat({ step: 'evaluating' });
+        step({ step: 'evaluating' });
         try {
           return await evaluate(bundle, datasetDir);
         } finally {
           disposeBundle(bundle);
         }
-      });
+      }));
     },
   };
 }

@@ -1,6 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
 import { KaizenError } from '../src/errors';
-import { decideExperiment } from '../src/experiment';
+import { decideExperiment } from '../src/policy/experiment';
+import { productionOf } from '../src/registry/production';
 import { reloadModel } from '../src/serving/client';
 import type { ModelWindow } from '../src/serving/live-metrics';
 import type { ExperimentCounts, ExperimentResult, ExperimentSpec } from '../src/types';
@@ -49,7 +50,8 @@ export function createExperimentActivities(deps: ActivityDeps) {
       return asActivity(async () => {
         const doc = await deps.registry.read(input.model);
         if (!doc) throw new KaizenError('ModelNotFound', `no model "${input.model}" in the registry`);
-        const champion = doc.aliases.production;
+        const production = productionOf(doc);
+        const champion = production?.champion;
         if (champion === undefined) {
           throw new KaizenError('ModelNotFound', `model "${input.model}" has no production version to act as champion`);
         }
@@ -63,7 +65,7 @@ export function createExperimentActivities(deps: ActivityDeps) {
             throw new KaizenError('SpecInvalid', `experiments compare live accuracy; model "${input.model}" is a regression model`);
           }
         }
-        if (doc.disabled) {
+        if (production?.killSwitch) {
           throw new KaizenError('SpecInvalid', `model "${input.model}" is disabled (kill switch): enable it before an experiment`);
         }
         const probe = await productionMetrics<ModelWindow & { next: number }>(deps, input.model, `since=${Math.floor(Date.now() / 1000)}`);
@@ -100,17 +102,24 @@ export function createExperimentActivities(deps: ActivityDeps) {
           { version: champion, counts: counts[String(champion)] ?? ZERO },
           experiment.challengers.map((v) => ({ version: v, counts: counts[String(v)] ?? ZERO })),
         );
-        const change = { by: input.by, workflowId: input.workflowId };
-        if (decision.winner !== null) {
-          await deps.registry.moveAlias(model, 'production', decision.winner, { ...change, reason: decision.reasons[0]! });
-          await deps.registry.setRouting(model, { [String(decision.winner)]: 100 }, {
-            ...change,
-            reason: `experiment promoted version ${decision.winner}; champion ${champion} kept warm`,
-            warm: [champion],
-          });
-        } else {
-          await deps.registry.setRouting(model, { [String(champion)]: 100 }, { ...change, reason: decision.reasons[0]! });
-        }
+        // one write: the winner (or the champion) gets all traffic; a winner keeps the old champion warm
+        const kept = decision.winner ?? champion;
+        await deps.registry.changeProduction(
+          model,
+          {
+            action: 'experiment_end',
+            champion: kept,
+            weights: { [String(kept)]: 100 },
+            ...(decision.winner !== null ? { warm: [champion] } : {}),
+            expectChampion: champion,
+            opId: `${input.workflowId}:conclude`,
+          },
+          {
+            by: input.by,
+            workflowId: input.workflowId,
+            reason: decision.winner !== null ? `experiment promoted version ${decision.winner}; champion ${champion} kept warm` : decision.reasons[0]!,
+          },
+        );
         const key = `reports/${input.workflowId}/experiment.json`;
         const result: ExperimentResult = {
           model,

@@ -4,6 +4,7 @@ import type { ActivityDeps } from './deps';
 import { createEvaluationActivities } from './evaluation';
 import { createExperimentActivities } from './experiment';
 import { createMonitoringActivities } from './monitoring';
+import { createProductionActivities } from './production';
 import { createRegistryActivities } from './registry';
 import { createServingActivities } from './serving';
 import { createTrainingActivities } from './training';
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createCanaryActivities(deps),
     ...createExperimentActivities(deps),
     ...createMonitoringActivities(deps),
+    ...createProductionActivities(deps),
   };
 }
 

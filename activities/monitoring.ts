@@ -1,9 +1,9 @@
-import { heartbeat, metricMeter } from '@temporalio/activity';
+import { metricMeter } from '@temporalio/activity';
 import { driftOptionsFrom } from '../src/monitoring/drift';
 import { checkDrift, storeDriftReport } from '../src/monitoring/drift-check';
 import { hashSpec, parsePipelineSpec } from '../src/spec/pipeline-spec';
 import type { DriftSummary, PipelineInput } from '../src/types';
-import { asActivity, type ActivityDeps } from './deps';
+import { asActivity, withHeartbeat, type ActivityDeps } from './deps';
 
 export interface CheckModelDriftInput {
   model: string;
@@ -44,8 +44,7 @@ export function createMonitoringActivities(deps: ActivityDeps) {
   return {
     /** Drift of the production version's recent traffic; the report goes to reports/<reportId>/drift.json. */
     async checkModelDrift(input: CheckModelDriftInput): Promise<DriftSummary> {
-      return asActivity(async () => {
-        heartbeat();
+      return asActivity(() => withHeartbeat(async () => {
         const report = await checkDrift({
           store: deps.store,
           registry: deps.registry,
@@ -70,7 +69,7 @@ export function createMonitoringActivities(deps: ActivityDeps) {
           reasons: report.reasons,
           reportUri,
         };
-      });
+      }));
     },
 
     /**

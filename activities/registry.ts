@@ -1,9 +1,7 @@
 import path from 'node:path';
 import { codeVersion, libraryVersions } from '../src/lineage';
-import { rollbackTarget } from '../src/registry/registry';
-import { reloadModel } from '../src/serving/client';
 import type { QualityGateReport } from '../src/quality-gate';
-import type { AliasMove, ApprovalDecision, RollbackInput, RollbackResult, EvaluationReport, ModelVersion, PipelineSpec, PreparedDataset, TrainedModel, PipelineTrigger } from '../src/types';
+import type { AliasMove, ApprovalDecision, EvaluationReport, ModelVersion, PipelineSpec, PreparedDataset, TrainedModel, PipelineTrigger } from '../src/types';
 import { asActivity, type ActivityDeps } from './deps';
 
 export interface RegisterModelInput {
@@ -65,21 +63,6 @@ export function createRegistryActivities(deps: ActivityDeps) {
     /** Stores who decided, when and why in the version's lineage. */
     async recordApproval(input: RecordApprovalInput): Promise<void> {
       return asActivity(() => deps.registry.annotate(input.model, input.version, { approval: input.approval }));
-    },
-
-    /** Moves production back and asks the production server to switch now rather than at its next poll. */
-    async rollbackProduction(input: RollbackInput): Promise<RollbackResult> {
-      return asActivity(async () => {
-        const doc = await deps.registry.require(input.model);
-        const { from, to } = rollbackTarget(doc, input.to);
-        const move = await deps.registry.moveAlias(input.model, 'production', to, {
-          reason: input.reason ?? `rollback from version ${from}`,
-          by: input.by,
-          ...(input.workflowId ? { workflowId: input.workflowId } : {}),
-        });
-        const reload = await reloadModel(deps.config.servers.production, input.model, deps.config.adminToken).catch(() => null);
-        return { model: input.model, from, to, at: move?.at ?? new Date().toISOString(), serving: Boolean(reload?.ok) };
-      });
     },
 
     /** Moves an alias atomically (conditional write); a no-op when it already points there. */

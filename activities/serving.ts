@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { cancellationSignal, heartbeat } from '@temporalio/activity';
+import { cancellationSignal } from '@temporalio/activity';
 import { KaizenError } from '../src/errors';
 import { disposeBundle, predict } from '../src/ml/bundle';
 import { readParquetColumns } from '../src/ml/dataset';
@@ -8,7 +8,7 @@ import { runLoadTest, type LoadTestReport } from '../src/serving/load-test';
 import { checkServedMatchesOffline, type ServedCheckReport } from '../src/serving/served-check';
 import { durationMs } from '../src/spec/pipeline-spec';
 import type { LoadTestSpec, PreparedDataset } from '../src/types';
-import { asActivity, type ActivityDeps } from './deps';
+import { asActivity, withHeartbeat, type ActivityDeps } from './deps';
 import { fetchBundle } from './evaluation';
 import { localDataset } from './training';
 
@@ -56,8 +56,8 @@ export function createServingActivities(deps: ActivityDeps) {
      * rows of the test split through HTTP must give the offline predictions (tolerance 1e-5).
      */
     async deployToStaging(input: DeployStagingInput): Promise<ServedCheckReport> {
-      return asActivity(async () => {
-        heartbeat({ step: 'alias' });
+      return asActivity(() => withHeartbeat(async (step) => {
+        step({ step: 'alias' });
         await deps.registry.moveAlias(input.model, 'staging', input.version, {
           reason: 'candidate deployed to staging',
           by: 'trainingPipeline',
@@ -73,7 +73,7 @@ export function createServingActivities(deps: ActivityDeps) {
         } finally {
           disposeBundle(bundle);
         }
-        heartbeat({ step: 'checking served predictions' });
+        step({ step: 'checking served predictions' });
         return checkServedMatchesOffline({
           url: stagingUrl,
           model: input.model,
@@ -84,12 +84,12 @@ export function createServingActivities(deps: ActivityDeps) {
           readyTimeoutMs: 60_000,
           signal: cancellationSignal(),
         });
-      });
+      }));
     },
 
     /** A real load test with autocannon against staging, requests built from the test split. */
     async loadTestStaging(input: LoadTestStagingInput): Promise<LoadTestReport> {
-      return asActivity(async () => {
+      return asActivity(() => withHeartbeat(async (step) => {
         const rows = await testRows(deps, input.dataset, 512);
         return runLoadTest({
           url: stagingUrl,
@@ -104,10 +104,10 @@ export function createServingActivities(deps: ActivityDeps) {
           },
           expectVersion: input.version,
           readyTimeoutMs: 60_000,
-          onProgress: (p) => heartbeat(p),
+          onProgress: (p) => step(p),
           signal: cancellationSignal(),
         });
-      });
+      }));
     },
   };
 }

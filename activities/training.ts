@@ -6,12 +6,23 @@ import { trainModel as train } from '../src/ml/train';
 import { sha256Hex } from '../src/hashing';
 import type { PreparedDataset, TrainedModel, TrainingProgress, TrainSpec } from '../src/types';
 import { trainingProgressSignal } from '../workflows/definitions';
-import { asActivity, type ActivityDeps } from './deps';
+import { asActivity, withHeartbeat, type ActivityDeps } from './deps';
 
 export interface TrainModelInput {
   workflowId: string;
   dataset: PreparedDataset;
   train: TrainSpec;
+}
+
+export interface DeleteCheckpointsInput {
+  workflowId: string;
+  /** The run whose checkpoints go (its trained bundle is copied into models/ by then). */
+  runId: string;
+}
+
+/** Where a training run's checkpoints and trained bundle lie until the model is registered. */
+export function checkpointPrefix(workflowId: string, runId: string): string {
+  return `checkpoints/${workflowId}/${runId}/`;
 }
 
 interface CheckpointPointer {
@@ -35,7 +46,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
     async trainModel(input: TrainModelInput): Promise<TrainedModel> {
       return asActivity(async () => {
         const workflowRunId = activityInfo().workflowExecution?.runId ?? 'standalone';
-        const prefix = `checkpoints/${input.workflowId}/${workflowRunId}/`;
+        const prefix = checkpointPrefix(input.workflowId, workflowRunId);
         const pointerKey = `${prefix}latest.json`;
         heartbeat({ step: 'downloading dataset' });
         const datasetDir = await localDataset(deps, input.dataset);
@@ -60,7 +71,10 @@ export function createTrainingActivities(deps: ActivityDeps) {
             if (p.checkpoint) {
               const key = `${prefix}epoch-${p.epoch}.ckpt`;
               await deps.store.put(key, p.checkpoint);
+              const previous = await deps.store.getJson<CheckpointPointer>(pointerKey);
               await deps.store.putJson(pointerKey, { epoch: p.epoch, key } satisfies CheckpointPointer);
+              // only the latest checkpoint is kept: it is all a resumed attempt needs
+              if (previous && previous.value.key !== key) await deps.store.remove(previous.value.key);
               const { checkpoint: _omit, ...rest } = p;
               heartbeat({ ...rest, checkpointUri: deps.store.uri(key) });
               await notify({ epoch: p.epoch, epochs: p.epochs, metrics: p.metrics, checkpointUri: deps.store.uri(key) });
@@ -77,6 +91,15 @@ export function createTrainingActivities(deps: ActivityDeps) {
         await deps.store.put(key, bytes);
         return { bundleUri: deps.store.uri(key), bundleSha256, training: summary };
       });
+    },
+
+    /** Deletes a training run's checkpoints and scratch bundle once the model is registered (idempotent). */
+    async deleteCheckpoints(input: DeleteCheckpointsInput): Promise<{ deleted: number }> {
+      return asActivity(() => withHeartbeat(async () => {
+        const objects = await deps.store.list(checkpointPrefix(input.workflowId, input.runId));
+        for (const o of objects) await deps.store.remove(o.key);
+        return { deleted: objects.length };
+      }));
     },
   };
 }

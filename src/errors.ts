@@ -23,6 +23,7 @@ export const ERROR_CATALOGUE = {
   TrainingFailed: { status: 500, retryable: false, description: 'Training diverged or the model could not be built.' },
   ModelNotFound: { status: 404, retryable: false, description: 'No such model, version or alias in the registry.' },
   ArtifactIntegrity: { status: 500, retryable: false, description: 'A stored artifact does not match its recorded sha256.' },
+  ProductionChanged: { status: 409, retryable: false, description: 'Production moved under a release action (a rollback or another release); the action changed nothing.' },
   RegistryConflict: { status: 409, retryable: true, description: 'The registry changed during a write; retried.' },
   InvalidInput: { status: 400, retryable: false, description: 'A prediction request is malformed (the message names the field).' },
   PayloadTooLarge: { status: 413, retryable: false, description: 'Too many instances or too large a body.' },

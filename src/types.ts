@@ -330,20 +330,6 @@ export interface ModelVersion {
   lineage: ModelLineage;
 }
 
-/**
- * How the production servers split a model's traffic among versions (absent: 100% to the
- * `production` alias). Weights are percentages by version number and sum to 100.
- */
-export interface TrafficRouting {
-  weights: Record<string, number>;
-  /** Versions kept loaded and warm without traffic (e.g. the previous champion, for instant rollback). */
-  warm?: number[];
-  updatedAt: string;
-  by: string;
-  reason: string;
-  workflowId?: string;
-}
-
 /** The kill switch: while set, every request is answered by the naive baseline. */
 export interface ModelKillSwitch {
   at: string;
@@ -351,26 +337,85 @@ export interface ModelKillSwitch {
   reason: string;
 }
 
-export interface RoutingChange {
+/**
+ * The one production record of a model. Every release action (canary step, promotion, rollback,
+ * experiment start or end, kill switch) changes it in one conditional write of the registry
+ * document, together with its history entry; production servers route from it alone.
+ */
+export interface ProductionState {
+  /** The version production stands on: the rollback target of the next release, the fallback of any split. */
+  champion: number;
+  /** Traffic by version, percentages summing to 100 (`{ "<champion>": 100 }` without a split). */
+  weights: Record<string, number>;
+  /** Versions kept loaded without traffic (the previous champion, for an instant rollback). */
+  warm: number[];
+  /** Set while the kill switch is on. */
+  killSwitch: ModelKillSwitch | null;
+  /** The champion before this one: where `kaizen rollback` goes without `--to`. */
+  previousChampion: number | null;
+  /** Counts the changes (1 for the first). */
+  revision: number;
+  updatedAt: string;
+  by: string;
+  reason: string;
+  workflowId?: string;
+}
+
+export type ProductionAction =
+  | 'promote'
+  | 'canary_step'
+  | 'canary_restore'
+  | 'rollback'
+  | 'experiment_start'
+  | 'experiment_end'
+  | 'kill_switch'
+  | 'split';
+
+/** One entry of the production history: the record as the change left it, and who made it why. */
+export interface ProductionChange {
+  revision: number;
+  action: ProductionAction;
   at: string;
   by: string;
   reason: string;
   workflowId?: string;
-  /** null: routing cleared (100% to the alias). */
-  weights: Record<string, number> | null;
-  /** Set when the change was the kill switch (disable / enable). */
-  killSwitch?: 'disabled' | 'enabled';
+  /** Idempotency key of the change (a retried activity finds its own entry and writes nothing). */
+  opId?: string;
+  champion: number;
+  /** The champion before the change. */
+  from: number | null;
+  weights: Record<string, number>;
+  warm: number[];
+  killSwitch: boolean;
+}
+
+/** Traffic split of the registry documents written before the production record (read for migration). */
+export interface LegacyTrafficRouting {
+  weights: Record<string, number>;
+  warm?: number[];
+  updatedAt: string;
+  by: string;
+  reason: string;
+  workflowId?: string;
 }
 
 export interface RegistryDocument {
   model: string;
   versions: ModelVersion[];
+  /** Aliases other than `production` (staging, …); production is the `production` record. */
   aliases: Record<string, number>;
+  /** Moves of those aliases. */
   history: AliasMove[];
-  routing?: TrafficRouting | null;
+  /** Absent until the first promotion. */
+  production?: ProductionState | null;
+  /** The latest production changes, oldest first (bounded). */
+  productionHistory?: ProductionChange[];
+  /** Legacy (before the production record): migrated on read, never written. */
+  routing?: LegacyTrafficRouting | null;
+  /** Legacy kill switch: migrated on read, never written. */
   disabled?: ModelKillSwitch | null;
-  /** The latest routing and kill-switch changes, oldest first (bounded). */
-  routingHistory?: RoutingChange[];
+  /** Legacy routing history: kept as it was, never written. */
+  routingHistory?: unknown[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -517,7 +562,8 @@ export interface RollbackResult {
 
 export interface CanaryInput {
   model: string;
-  champion: number | null;
+  /** Ignored (kept for older callers): the rollout reads the champion from the production record when it starts. */
+  champion?: number | null;
   candidate: number;
   canary: CanarySpec;
   /** The pipeline that started the rollout, for the alias history. */
@@ -546,13 +592,31 @@ export interface ExperimentSpec {
   minSamples: number;
   /** Significance level of the one-sided two-proportion z-test (Bonferroni-corrected across challengers). */
   alpha: number;
+  /** How often the arms' live figures are collected (default 1m, at most 5m). */
+  readEvery: string;
+  /** Reads per workflow run; then the experiment continues as new, carrying its counts and cursor. */
+  readsPerRun: number;
 }
 
 export interface ExperimentInput {
   model: string;
   experiment: ExperimentSpec;
-  /** Who started it (alias history and routing changes name it). */
+  /** Who started it (the production history names it). */
   by: string;
+}
+
+/** What an experiment carries into its next run when it continues as new. */
+export interface ExperimentCarry {
+  champion: number;
+  /** The production server's metrics cursor (unix seconds). */
+  cursor: number;
+  counts: Record<string, ExperimentCounts>;
+  startedAt: string;
+  /** Workflow time (ms) when traffic was first split. */
+  beganAtMs: number;
+  /** Runs so far (1 for the first). */
+  run: number;
+  reads: number;
 }
 
 /** One arm's live figures over the experiment and its test against the champion. */
@@ -607,4 +671,7 @@ export interface ExperimentStatus {
   counts: Record<string, { requests: number; errors: number; labelled: number; correct: number }>;
   decision: 'promote' | 'keep' | null;
   winner: number | null;
+  /** Workflow runs so far: a long experiment continues as new to keep each history small. */
+  run: number;
+  reads: number;
 }

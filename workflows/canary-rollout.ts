@@ -1,77 +1,111 @@
-import { condition, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { CancellationScope, condition, isCancellation, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
+import { stepWeights } from '../src/policy/canary';
+import { checkCanaryInput } from '../src/policy/inputs';
 import { parseDurationMs } from '../src/duration';
-import { NON_RETRYABLE_ERROR_TYPES } from '../src/errors';
-import { TASK_QUEUES, type CanaryInput, type CanaryResult } from '../src/types';
+import type { CanaryInput, CanaryResult } from '../src/types';
+import { act } from './activities';
 import { abortSignal, canaryStatusQuery, pauseSignal, resumeSignal, type CanaryStatus } from './definitions';
 
-const act = proxyActivities<Activities>({
-  taskQueue: TASK_QUEUES.pipeline,
-  startToCloseTimeout: '2m',
-  retry: { maximumInterval: '10s', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
-});
-
-function split(champion: number | null, candidate: number, percent: number): Record<string, number> {
-  if (champion === null || percent >= 100) return { [String(candidate)]: 100 };
-  return { [String(champion)]: 100 - percent, [String(candidate)]: percent };
+/** True when a failure is the registry refusing a write because production moved under the rollout. */
+export function productionChanged(err: unknown): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure && cause.type === 'ProductionChanged';
 }
 
 /**
- * Canary rollout, a child of trainingPipeline after approval: for each step set the split, wait
- * on a durable timer, compare the canary's live window with the champion's; a failed step sends
- * all traffic back to the champion at once; all steps passed promotes atomically. Signals pause,
- * resume and abort (= roll back). Every activity is idempotent, so a worker crash at any moment
- * neither promotes twice nor leaves a version at a stray weight.
+ * Canary rollout, a child of trainingPipeline after approval: for each step set the split, wait on a
+ * durable timer, compare the canary's live window with the champion's; a failed step sends all
+ * traffic back to the champion; all steps passed promotes, champion and split in one write. Pause
+ * and abort are honoured before every traffic change and before promotion (an abort that arrives
+ * during the last analysis wins). Failure, cancellation (of this workflow or its parent) and a
+ * non-retryable activity error all end with the champion at 100%, restored in a non-cancellable
+ * scope. Every write is idempotent and expects the champion it started from, so neither a worker
+ * crash nor a concurrent rollback is ever overwritten.
  */
-export async function canaryRollout(input: CanaryInput): Promise<CanaryResult> {
-  const { model, champion, candidate, canary } = input;
+export async function canaryRollout(rawInput: CanaryInput): Promise<CanaryResult> {
+  const input = checkCanaryInput(rawInput);
+  const { model, candidate, canary } = input;
   const { workflowId } = workflowInfo();
   const by = `canaryRollout (approved by ${input.approvedBy})`;
-  const status: CanaryStatus = { model, champion, candidate, step: 0, percent: 0, weights: {}, paused: false, steps: [], decision: null };
+  const status: CanaryStatus = { model, champion: null, candidate, step: 0, percent: 0, weights: {}, paused: false, steps: [], decision: null, waitingFor: null };
   let aborted: string | null = null;
   setHandler(canaryStatusQuery, () => status);
   setHandler(pauseSignal, () => void (status.paused = true));
   setHandler(resumeSignal, () => void (status.paused = false));
-  setHandler(abortSignal, (p) => void (aborted = `aborted by ${p?.by ?? 'an operator'}${p?.reason ? `: ${p.reason}` : ''}`));
+  setHandler(abortSignal, (p) => void (aborted ??= `aborted by ${p?.by ?? 'an operator'}${p?.reason ? `: ${p.reason}` : ''}`));
 
-  const rollback = async (reasons: string[]): Promise<CanaryResult> => {
-    const weights = champion === null ? null : { [String(champion)]: 100 };
-    if (weights) {
-      await act.setTrafficSplit({ model, weights, reason: `canary rolled back: ${reasons[0] ?? ''}`, by, workflowId });
-      status.weights = weights;
+  const production = await act.readProduction({ model });
+  const champion = production?.champion ?? null;
+  status.champion = champion;
+  const write = (request: Parameters<typeof act.changeProduction>[0]['request'], reason: string) =>
+    act.changeProduction({ model, request, by, reason, workflowId: input.pipelineWorkflowId });
+
+  if (champion === null || champion === candidate) {
+    // nothing to compare with: the first production version is promoted as it is
+    await write({ action: 'promote', champion: candidate, expectChampion: champion, opId: `${workflowId}:promote` }, 'first production version: promoted without a canary');
+    status.decision = 'promote';
+    status.weights = { [String(candidate)]: 100 };
+    return { decision: 'promote', steps: [], reasons: [champion === null ? 'no production version to compare with: promoted without a canary' : `version ${candidate} is production already`] };
+  }
+
+  /** Waits while paused; true when the rollout must stop (aborted). */
+  const proceed = async (what: string): Promise<boolean> => {
+    if (status.paused && aborted === null) {
+      status.waitingFor = `resume (paused before ${what})`;
+      await condition(() => !status.paused || aborted !== null);
+      status.waitingFor = null;
     }
+    return aborted === null;
+  };
+
+  /** All traffic back to the champion, whatever cancelled or failed the rollout. */
+  const restore = async (reason: string): Promise<void> => {
+    await CancellationScope.nonCancellable(async () => {
+      try {
+        await write({ action: 'canary_restore', weights: { [String(champion)]: 100 }, expectChampion: champion, opId: `${workflowId}:restore` }, `canary rolled back: ${reason}`);
+        status.weights = { [String(champion)]: 100 };
+      } catch (err) {
+        // production moved under the rollout (a rollback, another release): it is someone else's now
+        if (!productionChanged(err)) throw err;
+        log.warn('canary: production changed under the rollout; left as it is', { model, champion });
+      }
+    });
     status.decision = 'rollback';
+  };
+  const rolledBack = async (reasons: string[]): Promise<CanaryResult> => {
+    await restore(reasons[0] ?? 'rolled back');
     return { decision: 'rollback', steps: status.steps, reasons };
   };
 
-  if (champion === null) {
-    // nothing to compare with: the first production version is promoted as it is
-    await act.promoteCanary({ model, champion, candidate, by, workflowId: input.pipelineWorkflowId });
-    status.decision = 'promote';
-    return { decision: 'promote', steps: [], reasons: ['no production version to compare with: promoted without a canary'] };
+  const stepMs = parseDurationMs(canary.stepDuration)!;
+  try {
+    for (const [i, percent] of canary.steps.entries()) {
+      if (!(await proceed(`step ${i + 1}`))) return await rolledBack([aborted!]);
+      status.step = i + 1;
+      status.percent = percent;
+      const weights = stepWeights(champion, candidate, percent);
+      await write({ action: 'canary_step', weights, expectChampion: champion, opId: `${workflowId}:step:${i + 1}` }, `canary step ${i + 1}: ${percent}%`);
+      status.weights = weights;
+      status.waitingFor = `step ${i + 1} analysis window (${canary.stepDuration})`;
+      await condition(() => aborted !== null, stepMs);
+      status.waitingFor = null;
+      if (aborted !== null) return await rolledBack([aborted]);
+      const report = await act.analyseCanaryStep({ model, champion, candidate, percent, windowSeconds: Math.max(1, Math.ceil(stepMs / 1000)), canary });
+      status.steps.push({ percent, passed: report.passed, requests: report.requests, reasons: report.reasons });
+      if (!report.passed) return await rolledBack(report.reasons);
+    }
+    if (!(await proceed('promotion'))) return await rolledBack([aborted!]);
+    await write(
+      { action: 'promote', champion: candidate, weights: { [String(candidate)]: 100 }, warm: [champion], expectChampion: champion, opId: `${workflowId}:promote` },
+      'canary rollout passed every step; previous champion kept warm',
+    );
+  } catch (err) {
+    const why = isCancellation(err) ? 'the rollout was cancelled' : productionChanged(err) ? 'production changed under the rollout' : `the rollout failed: ${(err as Error).message}`;
+    await restore(why);
+    throw err;
   }
-
-  const stepMs = parseDurationMs(canary.stepDuration) ?? 60_000;
-  for (const [i, percent] of canary.steps.entries()) {
-    status.step = i + 1;
-    status.percent = percent;
-    status.weights = split(champion, candidate, percent);
-    await act.setTrafficSplit({ model, weights: status.weights, warm: [champion], reason: `canary step ${i + 1}: ${percent}%`, by, workflowId });
-    await condition(() => aborted !== null, stepMs);
-    while (status.paused && aborted === null) await condition(() => !status.paused || aborted !== null);
-    if (aborted !== null) return rollback([aborted]);
-    const report = await act.analyseCanaryStep({
-      model,
-      champion,
-      candidate,
-      percent,
-      windowSeconds: Math.max(1, Math.ceil(stepMs / 1000)),
-      canary,
-    });
-    status.steps.push({ percent, passed: report.passed, requests: report.requests, reasons: report.reasons });
-    if (!report.passed) return rollback(report.reasons);
-  }
-  await act.promoteCanary({ model, champion, candidate, by, workflowId: input.pipelineWorkflowId });
   status.decision = 'promote';
+  status.weights = { [String(candidate)]: 100 };
   return { decision: 'promote', steps: status.steps, reasons: [] };
 }

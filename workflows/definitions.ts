@@ -1,5 +1,5 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { ExperimentStatus, PipelineStatus, TrainingProgress } from '../src/types';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ApprovalDecision, ExperimentStatus, PipelineStatus, TrainingProgress } from '../src/types';
 
 export type { ExperimentStatus } from '../src/types';
 
@@ -10,6 +10,16 @@ export interface ApprovalSignalInput {
 }
 
 export const statusQuery = defineQuery<PipelineStatus>('status');
+
+/**
+ * The approval as Temporal Updates: the caller (the UI's Update form, `kaizen approve`) learns
+ * whether the decision was accepted. An approval without `by`, at the wrong stage or after a
+ * decision is rejected by the validator and never enters the history.
+ */
+export const approveUpdate = defineUpdate<ApprovalDecision, [ApprovalSignalInput]>('approve');
+export const rejectUpdate = defineUpdate<ApprovalDecision, [ApprovalSignalInput]>('reject');
+
+/** The same decisions as signals, for older clients; an invalid one is kept in `invalidDecisions`. */
 export const approveSignal = defineSignal<[ApprovalSignalInput]>('approve');
 export const rejectSignal = defineSignal<[ApprovalSignalInput]>('reject');
 
@@ -27,6 +37,8 @@ export interface CanaryStatus {
   paused: boolean;
   steps: { percent: number; passed: boolean; requests: number; reasons: string[] }[];
   decision: 'promote' | 'rollback' | null;
+  /** What the rollout waits for now (an analysis window, a resume), if anything. */
+  waitingFor: string | null;
 }
 
 export const canaryStatusQuery = defineQuery<CanaryStatus>('status');

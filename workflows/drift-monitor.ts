@@ -1,23 +1,9 @@
-import {
-  ParentClosePolicy,
-  proxyActivities,
-  startChild,
-  workflowInfo,
-  WorkflowIdReusePolicy,
-} from '@temporalio/workflow';
+import { ParentClosePolicy, startChild, workflowInfo, WorkflowIdReusePolicy } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { Activities } from '../activities';
-import { parseDurationMs } from '../src/duration';
-import { NON_RETRYABLE_ERROR_TYPES } from '../src/errors';
+import { checkDriftMonitorInput } from '../src/policy/inputs';
 import { MODEL_SEARCH_ATTRIBUTE, TASK_QUEUES, type DriftMonitorInput, type DriftMonitorResult, type PipelineInput } from '../src/types';
+import { act } from './activities';
 import { trainingPipeline } from './training-pipeline';
-
-const act = proxyActivities<Activities>({
-  taskQueue: TASK_QUEUES.pipeline,
-  startToCloseTimeout: '10m',
-  heartbeatTimeout: '2m',
-  retry: { maximumInterval: '30s', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
-});
 
 /** The one workflow id a drift retrain of a model runs under: never two at once. */
 export function retrainWorkflowId(model: string): string {
@@ -31,14 +17,10 @@ export function retrainWorkflowId(model: string): string {
  * within the cooldown of the last; the drift report that caused it goes into the new version's
  * lineage.
  */
-export async function driftMonitor(input: DriftMonitorInput): Promise<DriftMonitorResult> {
-  const { model } = input;
+export async function driftMonitor(rawInput: DriftMonitorInput): Promise<DriftMonitorResult> {
+  const input = checkDriftMonitorInput(rawInput);
+  const { model, windowMs, cooldownMs } = input;
   const { workflowId } = workflowInfo();
-  const windowMs = parseDurationMs(input.window ?? '24h');
-  const cooldownMs = parseDurationMs(input.cooldown ?? '24h');
-  if (windowMs === null || cooldownMs === null) {
-    throw new Error(`driftMonitor: window and cooldown must be durations like "1h", got ${input.window} / ${input.cooldown}`);
-  }
   const now = new Date().toISOString();
   const check = await act.checkModelDrift({ model, windowMs, now, reportId: workflowId, ...(input.thresholds ? { thresholds: input.thresholds } : {}) });
   const result: DriftMonitorResult = { model, ...check, action: 'none', retrainWorkflowId: null, detail: null };

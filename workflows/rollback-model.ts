@@ -1,15 +1,13 @@
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import { NON_RETRYABLE_ERROR_TYPES } from '../src/errors';
-import { TASK_QUEUES, type RollbackInput, type RollbackResult } from '../src/types';
+import { workflowInfo } from '@temporalio/workflow';
+import { checkRollbackInput } from '../src/policy/inputs';
+import type { RollbackInput, RollbackResult } from '../src/types';
+import { act } from './activities';
 
-const { rollbackProduction } = proxyActivities<Activities>({
-  taskQueue: TASK_QUEUES.pipeline,
-  startToCloseTimeout: '2m',
-  retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
-});
-
-/** Moves `production` back (to the previous version, or a named one); recorded in the alias history. */
-export async function rollbackModel(input: RollbackInput): Promise<RollbackResult> {
-  return rollbackProduction({ ...input, workflowId: workflowInfo().workflowId });
+/**
+ * Moves production back (to the champion before the current one, or a named version): champion and
+ * split in one write of the production record, so the next request is served by the target.
+ */
+export async function rollbackModel(rawInput: RollbackInput): Promise<RollbackResult> {
+  const input = checkRollbackInput(rawInput);
+  return act.rollbackProduction({ ...input, workflowId: workflowInfo().workflowId });
 }

@@ -5,16 +5,15 @@ import {
   isCancellation,
   log,
   metricMeter,
-  proxyActivities,
+  ParentClosePolicy,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey } from '@temporalio/common';
+import { defineSearchAttributeKey, TemporalFailure } from '@temporalio/common';
 import { canaryRollout } from './canary-rollout';
-import type { Activities } from '../activities';
 import { parseDurationMs } from '../src/duration';
-import { NON_RETRYABLE_ERROR_TYPES } from '../src/errors';
+import { checkPipelineInput } from '../src/policy/inputs';
 import {
   MODEL_SEARCH_ATTRIBUTE,
   STAGE_SEARCH_ATTRIBUTE,
@@ -32,9 +31,12 @@ import {
   type StageRecord,
   type TrainedModel,
 } from '../src/types';
+import { act } from './activities';
 import {
   approveSignal,
+  approveUpdate,
   rejectSignal,
+  rejectUpdate,
   statusQuery,
   trainingProgressSignal,
   type ApprovalSignalInput,
@@ -43,35 +45,9 @@ import {
 const stageKey = defineSearchAttributeKey(STAGE_SEARCH_ATTRIBUTE, 'KEYWORD');
 const modelKey = defineSearchAttributeKey(MODEL_SEARCH_ATTRIBUTE, 'KEYWORD');
 
-const retry = {
-  initialInterval: '1s',
-  backoffCoefficient: 2,
-  maximumInterval: '30s',
-  maximumAttempts: 10,
-  nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
-};
-
-const light = proxyActivities<Activities>({
-  taskQueue: TASK_QUEUES.pipeline,
-  startToCloseTimeout: '30m',
-  heartbeatTimeout: '2m',
-  retry,
-});
-
-// Training heartbeats every few batches; a worker that dies is noticed within heartbeatTimeout and
-// the retried attempt resumes from the last epoch checkpoint.
-const heavy = proxyActivities<Activities>({
-  taskQueue: TASK_QUEUES.training,
-  startToCloseTimeout: '12h',
-  heartbeatTimeout: '20s',
-  retry,
-});
-
-/** The spec was validated, so the duration parses; a non-retryable failure if it somehow does not. */
+/** The spec was validated, so the duration parses. */
 function durationToMs(d: string): number {
-  const ms = parseDurationMs(d);
-  if (ms === null) throw ApplicationFailure.nonRetryable(`not a duration: ${d}`, 'SpecInvalid');
-  return ms;
+  return parseDurationMs(d)!;
 }
 
 /**
@@ -79,7 +55,8 @@ function durationToMs(d: string): number {
  * the naive baseline and production, register, wait for approval, promote. Only URIs, hashes and
  * small reports pass through history.
  */
-export async function trainingPipeline(input: PipelineInput): Promise<PipelineResult> {
+export async function trainingPipeline(rawInput: PipelineInput): Promise<PipelineResult> {
+  const input = checkPipelineInput(rawInput);
   const { spec } = input;
   const { workflowId, runId } = workflowInfo();
   const stages: StageRecord[] = [];
@@ -115,23 +92,36 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
   });
 
   let decision: ApprovalDecision | null = null;
-  const onDecision = (kind: 'approve' | 'reject') => (payload: ApprovalSignalInput) => {
+  /** Why a decision cannot be taken now, or null when it can. */
+  const refusal = (kind: 'approve' | 'reject', payload: ApprovalSignalInput | undefined): string | null => {
+    if (decision) return `${kind} refused: a decision was already made (${decision.decision} by ${decision.by})`;
+    if (status.stage !== 'awaiting_approval') return `${kind} refused: the pipeline is at stage ${status.stage}, not awaiting_approval`;
     const by = typeof payload?.by === 'string' ? payload.by.trim() : '';
-    const at = new Date(Date.now()).toISOString();
-    if (status.stage !== 'awaiting_approval' || decision) {
-      const why = decision ? 'a decision was already made' : `the pipeline is at stage ${status.stage}`;
-      invalidDecisions.push({ at, reason: `${kind} ignored: ${why}`, payload });
-      return;
-    }
-    if (!by) {
-      invalidDecisions.push({ at, reason: `${kind} ignored: it has no "by" naming who decides`, payload });
-      return;
-    }
-    const comment = typeof payload.comment === 'string' && payload.comment ? { comment: payload.comment } : {};
-    decision = { decision: kind, by, at, ...comment };
+    if (!by) return `${kind} refused: it has no "by" naming who decides, e.g. {"by": "alice", "comment": "why"}`;
+    return null;
   };
-  setHandler(approveSignal, onDecision('approve'));
-  setHandler(rejectSignal, onDecision('reject'));
+  const decide = (kind: 'approve' | 'reject', payload: ApprovalSignalInput): ApprovalDecision => {
+    const comment = typeof payload.comment === 'string' && payload.comment ? { comment: payload.comment } : {};
+    decision = { decision: kind, by: String(payload.by).trim(), at: new Date(Date.now()).toISOString(), ...comment };
+    return decision;
+  };
+  for (const [kind, update, signal] of [
+    ['approve', approveUpdate, approveSignal],
+    ['reject', rejectUpdate, rejectSignal],
+  ] as const) {
+    // the Update answers its caller; an invalid one is rejected by the validator and leaves no trace
+    setHandler(update, (payload) => decide(kind, payload), {
+      validator: (payload) => {
+        const why = refusal(kind, payload);
+        if (why) throw new Error(why);
+      },
+    });
+    setHandler(signal, (payload) => {
+      const why = refusal(kind, payload);
+      if (why) invalidDecisions.push({ at: new Date(Date.now()).toISOString(), reason: why.replace(' refused:', ' ignored:'), payload });
+      else decide(kind, payload);
+    });
+  }
 
   const enter = (stage: PipelineStage): void => {
     status.stage = stage;
@@ -186,7 +176,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
   try {
     enter('preparing');
     const dataset: PreparedDataset = await timed('prepare', () =>
-      light.prepareDataset({ model: spec.model, data: spec.data, task: spec.task, specHash: input.specHash, workflowId, now: new Date().toISOString() }),
+      act.prepareDataset({ model: spec.model, data: spec.data, task: spec.task, specHash: input.specHash, workflowId, now: new Date().toISOString() }),
     );
     result.dataVersion = dataset.dataVersion;
     result.validation = {
@@ -201,7 +191,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
 
     enter('training');
     status.training = { epoch: 0, epochs: spec.train.epochs, metrics: {} };
-    const trained: TrainedModel = await timed('train', () => heavy.trainModel({ workflowId, dataset, train: spec.train }));
+    const trained: TrainedModel = await timed('train', () => act.trainModel({ workflowId, dataset, train: spec.train }));
     result.training = {
       backend: trained.training.backend,
       epochs: trained.training.epochs,
@@ -216,15 +206,15 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
 
     enter('evaluating');
     const evaluation: EvaluationReport = await timed('evaluate', () =>
-      heavy.evaluateModel({ bundleUri: trained.bundleUri, bundleSha256: trained.bundleSha256, dataset }),
+      act.evaluateModel({ bundleUri: trained.bundleUri, bundleSha256: trained.bundleSha256, dataset }),
     );
-    const gate = await timed('gate', () => heavy.qualityGate({ model: spec.model, gate: spec.gate, evaluation, dataset }));
+    const gate = await timed('gate', () => act.qualityGate({ model: spec.model, gate: spec.gate, evaluation, dataset }));
     result.metrics = { test: evaluation.test, baseline: evaluation.baseline, champion: gate.champion?.metrics ?? null };
     result.gate = { passed: gate.report.passed, reasons: gate.report.reasons };
 
     enter('registering');
     const version: ModelVersion = await timed('register', () =>
-      light.registerModel({
+      act.registerModel({
         model: spec.model,
         spec,
         specHash: input.specHash,
@@ -238,6 +228,8 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
       }),
     );
     result.version = version.version;
+    // the trained bundle is in models/ now: the run's checkpoints have served their purpose
+    await act.deleteCheckpoints({ workflowId, runId });
     // a rejected candidate stays registered, for the record, and never gets an alias
     if (!gate.report.passed) {
       result.outcome = 'rejected';
@@ -247,11 +239,11 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
 
     enter('staging');
     const served = await timed('staging', () =>
-      heavy.deployToStaging({
+      act.deployToStaging({
         model: spec.model,
         version: version.version,
-        bundleUri: trained.bundleUri,
-        bundleSha256: trained.bundleSha256,
+        bundleUri: version.artifactUri,
+        bundleSha256: version.artifactSha256,
         dataset,
         workflowId,
       }),
@@ -265,7 +257,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
     if (spec.loadTest !== false) {
       enter('load_testing');
       const load = await timed('load_test', () =>
-        heavy.loadTestStaging({ model: spec.model, version: version.version, dataset, loadTest: spec.loadTest as LoadTestSpec }),
+        act.loadTestStaging({ model: spec.model, version: version.version, dataset, loadTest: spec.loadTest as LoadTestSpec }),
       );
       result.loadTest = { rps: load.metrics.rps, p99Ms: load.metrics.p99Ms, errorRate: load.metrics.errorRate, passed: load.passed };
       if (!load.passed) {
@@ -288,7 +280,7 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
       }),
     );
     result.approval = approval;
-    await light.recordApproval({ model: spec.model, version: version.version, approval });
+    await act.recordApproval({ model: spec.model, version: version.version, approval });
     if (approval.decision === 'reject') {
       result.outcome = 'rejected';
       result.gate = { passed: false, reasons: [`rejected by ${approval.by}${approval.comment ? `: ${approval.comment}` : ''}`] };
@@ -297,12 +289,11 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
 
     if (spec.canary === false) {
       await timed('promote', () =>
-        light.moveAlias({
+        act.changeProduction({
           model: spec.model,
-          alias: 'production',
-          version: version.version,
-          reason: `promoted after approval by ${approval.by}`,
+          request: { action: 'promote', champion: version.version, opId: `${workflowId}:promote` },
           by: approval.by,
+          reason: `promoted after approval by ${approval.by} (canary: false)`,
           workflowId,
         }),
       );
@@ -315,10 +306,11 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
         executeChild(canaryRollout, {
           workflowId: `${workflowId}-canary`,
           taskQueue: TASK_QUEUES.pipeline,
+          // a pipeline that is terminated or times out still has the canary restore the champion
+          parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
           args: [
             {
               model: spec.model,
-              champion: gate.champion?.version ?? null,
               candidate: version.version,
               canary: canarySpec,
               pipelineWorkflowId: workflowId,
@@ -339,9 +331,12 @@ export async function trainingPipeline(input: PipelineInput): Promise<PipelineRe
     return finish();
   } catch (err) {
     if (isCancellation(err)) throw err;
-    const failure = err instanceof ApplicationFailure ? err : (err as { cause?: unknown }).cause;
-    const type = failure instanceof ApplicationFailure ? (failure.type ?? 'Error') : 'Error';
-    const message = failure instanceof Error ? failure.message : err instanceof Error ? err.message : String(err);
+    // a bug in this code (a TypeError, say) fails the workflow task instead: deploying the fix
+    // lets the run carry on where it stopped
+    if (!(err instanceof TemporalFailure)) throw err;
+    const failure = err instanceof ApplicationFailure ? err : err.cause;
+    const type = failure instanceof ApplicationFailure ? (failure.type ?? 'Error') : err.name;
+    const message = failure instanceof Error ? failure.message : err.message;
     log.warn('pipeline failed', { type, message });
     result.outcome = 'failed';
     result.error = { type, message };

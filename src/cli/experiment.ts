@@ -1,10 +1,12 @@
 // `kaizen experiment start <model> --challengers 3,4 [--split 90,5,5] [--duration 1h] …` and
 // `kaizen experiment status <workflowId>`: the championChallenger workflow.
+import { championChallenger } from '../../workflows/champion-challenger';
+import { experimentStatusQuery } from '../../workflows/definitions';
 import os from 'node:os';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { KaizenConfig } from '../config';
 import { KaizenError } from '../errors';
-import { parseExperiment } from '../experiment';
+import { parseExperiment } from '../policy/experiment';
 import { connectClient, startModelWorkflow, temporalUiUrl } from '../temporal/connection';
 import { type ExperimentInput, type ExperimentResult, type ExperimentStatus } from '../types';
 import { CliExit, fmtNum, table, type Output } from './output';
@@ -53,7 +55,7 @@ export async function experimentStart(cfg: KaizenConfig, model: string, o: Exper
   const client = await connectClient(cfg);
   const workflowId = o.id ?? `${model}-experiment-${Date.now().toString(36)}`;
   const input: ExperimentInput = { model, experiment, by: o.by ?? os.userInfo().username };
-  const handle = await startModelWorkflow(client, 'championChallenger', { workflowId, model, input });
+  const handle = await startModelWorkflow(client, championChallenger, { workflowId, model, input });
   const url = temporalUiUrl(cfg, workflowId, handle.firstExecutionRunId);
   if (!o.wait) {
     out.result({ workflowId, runId: handle.firstExecutionRunId, url, experiment }, () =>
@@ -76,7 +78,7 @@ export async function experimentStatus(cfg: KaizenConfig, workflowId: string, ou
   const client = await connectClient(cfg);
   let status: ExperimentStatus;
   try {
-    status = await client.workflow.getHandle(workflowId).query<ExperimentStatus>('status');
+    status = await client.workflow.getHandle(workflowId).query(experimentStatusQuery);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw new KaizenError('WorkflowNotFound', `no workflow with id ${workflowId}`);
     throw err;

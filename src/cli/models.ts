@@ -1,11 +1,12 @@
 import type { KaizenConfig } from '../config';
+import { allAliases, productionOf } from '../registry/production';
 import { ModelRegistry, resolveIn } from '../registry/registry';
 import { createObjectStore } from '../storage/object-store';
 import type { ModelVersion, RegistryDocument } from '../types';
 import { fmtNum, table, type Output } from './output';
 
 function aliasesOf(doc: RegistryDocument, version: number): string[] {
-  return Object.entries(doc.aliases)
+  return Object.entries(allAliases(doc))
     .filter(([, v]) => v === version)
     .map(([a]) => a)
     .sort();
@@ -27,7 +28,7 @@ export async function modelsList(cfg: KaizenConfig, model: string, out: Output):
     dataVersion: v.lineage.dataVersion,
     workflowId: v.lineage.workflowId,
   }));
-  out.result({ model, aliases: doc.aliases, versions }, () => {
+  out.result({ model, aliases: allAliases(doc), production: productionOf(doc), versions }, () => {
     if (!versions.length) return `${model}: no versions`;
     const metricKeys = Object.keys(versions.at(-1)!.metrics).slice(0, 3);
     const rows = [['version', 'created', 'aliases', ...metricKeys, 'data']];
@@ -43,7 +44,8 @@ export async function modelsShow(cfg: KaizenConfig, model: string, ref: string, 
   const doc = await registryFor(cfg, model);
   const v: ModelVersion = resolveIn(doc, ref);
   const history = doc.history.filter((h) => h.to === v.version || h.from === v.version);
-  const shown = { model, ...v, aliases: aliasesOf(doc, v.version), aliasHistory: history };
+  const productionHistory = (doc.productionHistory ?? []).filter((h) => h.champion === v.version || h.from === v.version || String(v.version) in h.weights);
+  const shown = { model, ...v, aliases: aliasesOf(doc, v.version), aliasHistory: history, productionHistory };
   out.result(shown, () => {
     const l = v.lineage;
     const lines = [
@@ -62,6 +64,13 @@ export async function modelsShow(cfg: KaizenConfig, model: string, ref: string, 
     if (history.length) {
       lines.push('', '  alias history');
       for (const h of history) lines.push(`    ${h.at} ${h.alias}: ${h.from ?? '-'} → ${h.to ?? '-'} by ${h.by} (${h.reason})`);
+    }
+    if (productionHistory.length) {
+      lines.push('', '  production history');
+      for (const h of productionHistory.slice(-20)) {
+        const split = Object.entries(h.weights).map(([x, w]) => `${x}:${w}%`).join(' ');
+        lines.push(`    ${h.at} #${h.revision} ${h.action}: champion ${h.from ?? '-'} → ${h.champion}, traffic ${split}${h.killSwitch ? ', kill switch on' : ''} by ${h.by} (${h.reason})`);
+      }
     }
     return lines.join('\n');
   });

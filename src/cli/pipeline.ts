@@ -1,3 +1,5 @@
+import { trainingPipeline } from '../../workflows/training-pipeline';
+import { statusQuery } from '../../workflows/definitions';
 import { existsSync } from 'node:fs';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -39,7 +41,7 @@ export async function runPipeline(cfg: KaizenConfig, specFile: string, opts: Run
   const { spec } = input;
   const client = await connectClient(cfg);
   const workflowId = opts.id ?? defaultWorkflowId(spec.model);
-  const handle = await startModelWorkflow(client, 'trainingPipeline', { workflowId, model: spec.model, input });
+  const handle = await startModelWorkflow(client, trainingPipeline, { workflowId, model: spec.model, input });
   const url = temporalUiUrl(cfg, workflowId, handle.firstExecutionRunId);
   if (!opts.wait) {
     out.result({ workflowId, runId: handle.firstExecutionRunId, url }, () => `started ${workflowId}\n  ${url}\n  watch: kaizen pipeline status ${workflowId}`);
@@ -59,7 +61,7 @@ async function waitForResult(client: Client, workflowId: string, out: Output): P
   const poll = (async () => {
     while (!done) {
       try {
-        const status = await handle.query<PipelineStatus>('status');
+        const status = await handle.query(statusQuery);
         if (!done) progress(status);
       } catch {
         // the query fails until the first workflow task ran; keep polling
@@ -164,7 +166,7 @@ export async function pipelineStatus(cfg: KaizenConfig, workflowId: string, out:
   try {
     const desc = await handle.describe();
     try {
-      status = await handle.query<PipelineStatus>('status');
+      status = await handle.query(statusQuery);
     } catch (err) {
       if (desc.status.name === 'FAILED') {
         try {

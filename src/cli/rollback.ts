@@ -1,3 +1,4 @@
+import { rollbackModel } from '../../workflows/rollback-model';
 import os from 'node:os';
 import type { KaizenConfig } from '../config';
 import { connectClient } from '../temporal/connection';
@@ -27,10 +28,10 @@ export async function rollbackCommand(cfg: KaizenConfig, model: string, opts: Ro
   const client = await connectClient(cfg);
   const input: RollbackInput = { model, by: opts.by ?? os.userInfo().username, ...(to ? { to } : {}), ...(opts.reason ? { reason: opts.reason } : {}) };
   const workflowId = `${model}-rollback-${Date.now().toString(36)}`;
-  const handle = await client.workflow.start('rollbackModel', { taskQueue: TASK_QUEUES.pipeline, workflowId, args: [input] });
+  const handle = await client.workflow.start(rollbackModel, { taskQueue: TASK_QUEUES.pipeline, workflowId, args: [input] });
   let result: RollbackResult;
   try {
-    result = (await handle.result()) as RollbackResult;
+    result = await handle.result();
   } catch (err) {
     throw new CliExit(`rollback of ${model} failed: ${rootMessage(err)}`);
   }

@@ -65,6 +65,8 @@ export interface Checkpoint {
 const CHECKPOINT_MAGIC = 'KZCK';
 const CHECKPOINT_VERSION = 1;
 const ADAM = { beta1: 0.9, beta2: 0.999 } as const;
+/** Progress within an epoch at least this often (training activities heartbeat on it). */
+export const PROGRESS_EVERY_MS = 2_000;
 
 // tfjs keeps Adam's bias-correction powers in these variables and setWeights() recomputes them with
 // pow(), which differs in the last bits from the repeated products of an uninterrupted run; we save
@@ -254,6 +256,7 @@ async function runTraining(input: LoopInput): Promise<TrainResult> {
       const epoch = state.epoch + 1;
       const order = rng.permutation(n);
       let lossSum = 0;
+      let lastProgress = performance.now();
       for (let b = 0; b < batchesPerEpoch; b++) {
         if (signal?.aborted) throw abortReason(signal);
         const indices = order.subarray(b * spec.batchSize, Math.min(n, (b + 1) * spec.batchSize));
@@ -270,11 +273,12 @@ async function runTraining(input: LoopInput): Promise<TrainResult> {
         }
         lossSum += loss * indices.length;
         samples += indices.length;
-        if (
-          spec.heartbeatEveryBatches > 0 &&
-          (b + 1) % spec.heartbeatEveryBatches === 0 &&
-          b + 1 < batchesPerEpoch
-        ) {
+        // progress (and a chance for Temporal heartbeats to go out) by time, whatever a batch costs
+        const due =
+          performance.now() - lastProgress >= PROGRESS_EVERY_MS ||
+          (spec.heartbeatEveryBatches > 0 && (b + 1) % spec.heartbeatEveryBatches === 0);
+        if (due && b + 1 < batchesPerEpoch) {
+          lastProgress = performance.now();
           const seen = Math.min(n, (b + 1) * spec.batchSize);
           await input.onProgress?.({
             epoch,

@@ -1,6 +1,7 @@
 // One drift check: the model version's training profile from the registry, the prediction log of
 // the window streamed through a DriftAccumulator, the report stored under reports/<id>/drift.json.
 // Used by `kaizen drift check` and by the driftMonitor workflow's activity.
+import { aliasTarget } from '../registry/production';
 import { KaizenError } from '../errors';
 import { resolveIn, type ModelRegistry } from '../registry/registry';
 import type { ObjectStore } from '../storage/object-store';
@@ -39,7 +40,7 @@ export async function checkDrift(input: CheckDriftInput): Promise<DriftReport> {
       `drift window must be a positive duration, got ${input.windowMs} ms`,
     );
   const doc = await input.registry.require(model);
-  const ref = input.version ?? doc.aliases['production'];
+  const ref = input.version ?? aliasTarget(doc, 'production');
   if (ref === undefined) {
     throw new KaizenError(
       'ModelNotFound',

@@ -2,15 +2,8 @@ import { readRemoteProfile } from '../data/dataset';
 import { KaizenError } from '../errors';
 import { sha256Hex } from '../hashing';
 import type { ObjectStore } from '../storage/object-store';
-import type {
-  AliasMove,
-  DatasetProfile,
-  ModelKillSwitch,
-  ModelVersion,
-  RegistryDocument,
-  RoutingChange,
-  TrafficRouting,
-} from '../types';
+import type { AliasMove, DatasetProfile, ModelVersion, RegistryDocument } from '../types';
+import { aliasTarget, applyProduction, migrateDocument, type ChangeMeta, type ProductionOutcome, type ProductionRequest } from './production';
 
 export const RESERVED_ALIASES = ['production', 'staging', 'canary'] as const;
 
@@ -45,9 +38,10 @@ export class ModelRegistry {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
+  /** The document in its current shape (one written before the production record is read as if migrated). */
   async read(model: string): Promise<RegistryDocument | null> {
     const doc = await this.store.getJson<RegistryDocument>(registryKey(model));
-    return doc?.value ?? null;
+    return doc ? migrateDocument(doc.value) : null;
   }
 
   async require(model: string): Promise<RegistryDocument> {
@@ -64,7 +58,7 @@ export class ModelRegistry {
     const key = registryKey(model);
     for (let attempt = 0; attempt < 50; attempt++) {
       const current = await this.store.getJson<RegistryDocument>(key);
-      const doc = current ? current.value : emptyDocument(model);
+      const doc = current ? migrateDocument(current.value) : emptyDocument(model);
       const { write, value } = mutate(doc);
       if (!write) return value;
       const res = await this.store.put(key, JSON.stringify(doc, null, 2), {
@@ -134,7 +128,7 @@ export class ModelRegistry {
   /** The version an alias points to, or null when the model or the alias does not exist. */
   async aliasVersion(model: string, alias: string): Promise<ModelVersion | null> {
     const doc = await this.read(model);
-    const n = doc?.aliases[alias];
+    const n = doc ? aliasTarget(doc, alias) : undefined;
     return (n === undefined ? undefined : doc?.versions.find((v) => v.version === n)) ?? null;
   }
 
@@ -159,6 +153,9 @@ export class ModelRegistry {
 
   async moveAlias(model: string, alias: string, to: number | null, change: AliasChange): Promise<AliasMove | null> {
     if (!/^[a-z][a-z0-9_-]{0,31}$/.test(alias)) throw new KaizenError('SpecInvalid', `invalid alias name "${alias}"`);
+    if (alias === 'production') {
+      throw new KaizenError('SpecInvalid', 'production is not moved as an alias: change the production record (changeProduction)');
+    }
     return this.update(model, (doc) => {
       if (to !== null && !doc.versions.some((v) => v.version === to)) {
         throw new KaizenError('ModelNotFound', `model "${model}" has no version ${to}`);
@@ -175,58 +172,13 @@ export class ModelRegistry {
   }
 
   /**
-   * Sets how production servers split the model's traffic: `weights` are percentages by version
-   * (each version must exist; they sum to 100); null clears routing (100% to the alias). `warm`
-   * versions stay loaded without traffic. Servers follow the change on their next poll.
+   * Applies one release action to the model's production record (champion, split, warm versions,
+   * kill switch) and its history in one conditional write; idempotent (see applyProduction).
    */
-  async setRouting(
-    model: string,
-    weights: Record<string | number, number> | null,
-    change: AliasChange & { warm?: number[] },
-  ): Promise<TrafficRouting | null> {
-    const normalised = weights === null ? null : normaliseWeights(model, weights);
+  async changeProduction(model: string, request: ProductionRequest, meta: ChangeMeta): Promise<ProductionOutcome> {
     return this.update(model, (doc) => {
-      if (doc.versions.length === 0) throw new KaizenError('ModelNotFound', `no model "${model}" in the registry`);
-      const missing = [...Object.keys(normalised ?? {}).map(Number), ...(change.warm ?? [])].filter(
-        (v) => !doc.versions.some((x) => x.version === v),
-      );
-      if (missing.length > 0) {
-        throw new KaizenError('ModelNotFound', `model "${model}" has no version ${missing.join(', ')}`);
-      }
-      const at = this.now().toISOString();
-      const routing: TrafficRouting | null =
-        normalised === null ? null : { weights: normalised, updatedAt: at, by: change.by, reason: change.reason };
-      if (routing && change.warm && change.warm.length > 0) routing.warm = [...new Set(change.warm)].sort((a, b) => a - b);
-      if (routing && change.workflowId) routing.workflowId = change.workflowId;
-      const same = (a: TrafficRouting | null | undefined, b: TrafficRouting | null): boolean =>
-        JSON.stringify(a ? [a.weights, a.warm ?? []] : null) === JSON.stringify(b ? [b.weights, b.warm ?? []] : null);
-      // idempotent: a retried activity setting the same split does not write (or log) again
-      if (same(doc.routing, routing)) return { write: false, value: doc.routing ?? null };
-      if (routing) doc.routing = routing;
-      else delete doc.routing;
-      pushRoutingChange(doc, { at, by: change.by, reason: change.reason, weights: normalised, ...wf(change) });
-      return { write: true, value: routing };
-    });
-  }
-
-  /** The kill switch: while disabled, servers answer every request with the naive baseline. */
-  async setDisabled(model: string, disabled: boolean, change: AliasChange): Promise<ModelKillSwitch | null> {
-    return this.update(model, (doc) => {
-      if (doc.versions.length === 0) throw new KaizenError('ModelNotFound', `no model "${model}" in the registry`);
-      const at = this.now().toISOString();
-      if (Boolean(doc.disabled) === disabled) return { write: false, value: doc.disabled ?? null };
-      const entry: RoutingChange = {
-        at,
-        by: change.by,
-        reason: change.reason,
-        weights: doc.routing?.weights ?? null,
-        killSwitch: disabled ? 'disabled' : 'enabled',
-        ...wf(change),
-      };
-      if (disabled) doc.disabled = { at, by: change.by, reason: change.reason };
-      else delete doc.disabled;
-      pushRoutingChange(doc, entry);
-      return { write: true, value: doc.disabled ?? null };
+      const outcome = applyProduction(doc, request, meta, this.now());
+      return { write: outcome.changed, value: outcome };
     });
   }
 
@@ -254,7 +206,7 @@ export function resolveIn(doc: RegistryDocument, ref: string | number): ModelVer
   let n: number | undefined;
   if (typeof ref === 'number' || /^\d+$/.test(ref)) n = Number(ref);
   else if (ref === 'latest') n = doc.versions.reduce((m, v) => Math.max(m, v.version), 0) || undefined;
-  else n = doc.aliases[ref];
+  else n = aliasTarget(doc, ref);
   const v = n === undefined ? undefined : doc.versions.find((x) => x.version === n);
   if (!v) {
     const what = typeof ref === 'number' || /^\d+$/.test(String(ref)) ? `version ${ref}` : `alias "${ref}"`;
@@ -263,55 +215,3 @@ export function resolveIn(doc: RegistryDocument, ref: string | number): ModelVer
   return v;
 }
 
-const MAX_ROUTING_HISTORY = 200;
-
-function wf(change: AliasChange): { workflowId?: string } {
-  return change.workflowId ? { workflowId: change.workflowId } : {};
-}
-
-function pushRoutingChange(doc: RegistryDocument, entry: RoutingChange): void {
-  const history = doc.routingHistory ?? [];
-  history.push(entry);
-  doc.routingHistory = history.slice(-MAX_ROUTING_HISTORY);
-}
-
-/** Weights by version as percentages: non-negative, summing to 100; zero weights are dropped. */
-export function normaliseWeights(model: string, weights: Record<string | number, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  let sum = 0;
-  for (const [key, w] of Object.entries(weights)) {
-    if (!/^[1-9]\d*$/.test(key)) {
-      throw new KaizenError('SpecInvalid', `routing of model "${model}": "${key}" is not a version number`);
-    }
-    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0 || w > 100) {
-      throw new KaizenError(
-        'SpecInvalid',
-        `routing of model "${model}": the weight of version ${key} must be a percentage from 0 to 100, got ${String(w)}`,
-      );
-    }
-    sum += w;
-    if (w > 0) out[key] = w;
-  }
-  if (Math.abs(sum - 100) > 1e-6) {
-    throw new KaizenError('SpecInvalid', `routing of model "${model}": the weights sum to ${sum}, not 100`);
-  }
-  return out;
-}
-
-/**
- * The version `production` should go back to: `to` when given (it must exist), else the version
- * production pointed at before its current one, from the alias history.
- */
-export function rollbackTarget(doc: RegistryDocument, to?: number): { from: number; to: number } {
-  const current = doc.aliases.production;
-  if (current === undefined) throw new KaizenError('ModelNotFound', `model "${doc.model}" has no production version to roll back`);
-  if (to !== undefined) {
-    if (!doc.versions.some((v) => v.version === to)) throw new KaizenError('ModelNotFound', `model "${doc.model}" has no version ${to}`);
-    return { from: current, to };
-  }
-  for (let i = doc.history.length - 1; i >= 0; i--) {
-    const h = doc.history[i]!;
-    if (h.alias === 'production' && h.to === current && h.from !== null && h.from !== current) return { from: current, to: h.from };
-  }
-  throw new KaizenError('ModelNotFound', `model "${doc.model}" has no earlier production version to roll back to; name one with --to`);
-}

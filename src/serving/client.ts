@@ -1,6 +1,6 @@
 // A small client of the model server, for the CLI (`kaizen predict`), the load test, the
 // served-vs-offline check and the pipeline's activities.
-import { KaizenError, errorMessage, isKaizenError } from '../errors';
+import { ERROR_CATALOGUE, KaizenError, errorMessage, isKaizenError, type ErrorType } from '../errors';
 import type { Prediction } from '../ml/bundle';
 
 export interface PredictResponse {
@@ -83,6 +83,23 @@ export async function reloadModel(
   );
 }
 
+/**
+ * GET /admin/models/<model>/metrics?<query> (what the canary and experiment analyses read). A 4xx
+ * is the caller's mistake and never heals by retrying: it throws a non-retryable error of the
+ * server's own type (Unauthorized, ModelNotFound, InvalidInput, …); a 5xx or no answer is NotReady.
+ */
+export async function readLiveMetrics<T>(url: string, model: string, query: string, adminToken: string, options: RequestOptions = {}): Promise<T> {
+  const target = joinUrl(url, `admin/models/${encodeURIComponent(model)}/metrics?${query}`);
+  const res = await request<T>(target, { method: 'GET', headers: { authorization: `Bearer ${adminToken}` } }, options);
+  if (res.ok) return res.body;
+  const what = `the model server at ${new URL(target).origin} answered ${res.status} to GET /admin/models/${model}/metrics?${query}: ${res.error.message}`;
+  if (res.status >= 400 && res.status < 500) {
+    const known = isKaizenErrorType(res.error.type) && !ERROR_CATALOGUE[res.error.type].retryable ? res.error.type : 'InvalidInput';
+    throw new KaizenError(known, what);
+  }
+  throw new KaizenError('NotReady', what);
+}
+
 async function request<T>(
   target: string,
   init: { method: string; body?: string; headers?: Record<string, string> },
@@ -126,6 +143,10 @@ async function request<T>(
       message: typeof error?.message === 'string' ? error.message : text.slice(0, 200) || res.statusText,
     },
   };
+}
+
+function isKaizenErrorType(type: string): type is ErrorType {
+  return Object.hasOwn(ERROR_CATALOGUE, type);
 }
 
 function unreachable(target: string, err: unknown): KaizenError {

@@ -21,6 +21,7 @@ export interface ServingMetrics {
   batchRows: Histogram<'model' | 'version'>;
   predictionLogDrops: Counter<'model'>;
   feedback: Counter<'model' | 'version' | 'result'>;
+  routeUnavailable: Gauge<'model' | 'version'>;
 }
 
 export function createServingMetrics(options: { env: string; defaultMetrics?: boolean }): ServingMetrics {
@@ -103,6 +104,12 @@ export function createServingMetrics(options: { env: string; defaultMetrics?: bo
       name: 'kaizen_feedback_total',
       help: 'Ground-truth labels joined to predictions, by result: correct, wrong or scored (regression).',
       labelNames: ['model', 'version', 'result'],
+      registers: [registry],
+    }),
+    routeUnavailable: new Gauge({
+      name: 'kaizen_route_unavailable',
+      help: 'Versions the production split names that this server could not load (1): their share is answered by the champion.',
+      labelNames: ['model', 'version'],
       registers: [registry],
     }),
   };

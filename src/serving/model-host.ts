@@ -8,15 +8,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import { KaizenError, errorMessage, isKaizenError, type ErrorType } from '../errors';
 import { currentBackend } from '../ml/backend';
 import { deserializeBundle, disposeBundle, predict, type ModelBundle, type Prediction } from '../ml/bundle';
-import type {
-  DatasetProfile,
-  ModelKillSwitch,
-  ModelVersion,
-  RegistryDocument,
-  TrafficRouting,
-} from '../types';
+import { productionOf, productionVersions, type ChangeMeta, type ProductionOutcome, type ProductionRequest } from '../registry/production';
+import type { DatasetProfile, ModelKillSwitch, ModelVersion, RegistryDocument } from '../types';
 import { buildInputGuard, DEFAULT_FALLBACK, type FallbackOptions, type InputGuard } from './fallback';
-import { pickVersion, routedVersions, routeTable, type RouteEntry } from './routing';
+import { pickVersion, routeTable, type RouteEntry } from './routing';
 import type { ServingMetrics } from './metrics';
 import { describeInputSchema, warmUpInstance, type InputSchema } from './schema';
 
@@ -27,18 +22,20 @@ export interface ModelSource {
   loadArtifact(version: ModelVersion): Promise<Buffer>;
   /** The training data profile of a version, for the fallback's input guard (ModelRegistry.readProfile). */
   readProfile?(version: ModelVersion): Promise<DatasetProfile | null>;
-  /** Writes the traffic split (ModelRegistry.setRouting); needed by the admin routing endpoint. */
-  setRouting?(
-    model: string,
-    weights: Record<string, number> | null,
-    change: { reason: string; by: string; workflowId?: string; warm?: number[] },
-  ): Promise<TrafficRouting | null>;
-  /** Writes the kill switch (ModelRegistry.setDisabled); needed by the admin disable/enable endpoints. */
-  setDisabled?(
-    model: string,
-    disabled: boolean,
-    change: { reason: string; by: string },
-  ): Promise<ModelKillSwitch | null>;
+  /** Changes the production record (ModelRegistry.changeProduction); needed by the admin routing and kill-switch endpoints. */
+  changeProduction?(model: string, request: ProductionRequest, meta: ChangeMeta): Promise<ProductionOutcome>;
+}
+
+/** What a server applies for a model: the version it stands on and how traffic is split. */
+interface ServingTarget {
+  champion: number;
+  /** Empty: everything to the champion. */
+  weights: Record<string, number>;
+  /** Versions to load besides the champion (weighted or warm). */
+  extra: Set<number>;
+  killSwitch: ModelKillSwitch | null;
+  updatedAt: string | null;
+  revision: number | null;
 }
 
 export type HostLogger = Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>;
@@ -92,10 +89,12 @@ export interface ModelStatus {
   last_checked_at: string | null;
   load_failures: number;
   last_error: LoadError | null;
-  /** The registry's traffic split this server applies (null: 100% to the alias). */
-  routing: { weights: Record<string, number>; warm: number[]; updated_at: string } | null;
-  /** Versions loaded besides the alias's (routed or kept warm). */
+  /** The production record's split this server applies (null: everything to the version above). */
+  routing: { weights: Record<string, number>; warm: number[]; updated_at: string | null; revision: number | null } | null;
+  /** Versions loaded besides the champion (routed or kept warm). */
   routed_versions: number[];
+  /** Versions the split names that could not be loaded: their share goes to the champion. */
+  unavailable_versions: number[];
   /** Set while the kill switch is on: every request is answered by the naive baseline. */
   disabled: ModelKillSwitch | null;
 }
@@ -162,10 +161,10 @@ interface ModelState {
   routed: Map<number, LoadedModel>;
   /** The split applied; empty: everything to `current`. */
   table: RouteEntry[];
-  /** The registry routing the table came from. */
-  routing: RegistryDocument['routing'];
-  /** A routed version whose load failed; not retried until its registry entry changes. */
-  routeFailed: { version: number; sha256: string } | null;
+  /** The target the table came from. */
+  target: ServingTarget | null;
+  /** Routed versions whose load failed (by sha256); not retried until their registry entry changes. */
+  routeFailed: Map<number, string>;
   disabled: ModelKillSwitch | null;
 }
 
@@ -174,9 +173,21 @@ const MAX_MISSES = 1000;
 export class ModelHost {
   readonly alias: string;
 
-  /** Traffic splits are for the production servers only: staging always serves its own alias. */
-  private routingOf(doc: RegistryDocument): RegistryDocument['routing'] {
-    return this.alias === 'production' ? doc.routing : undefined;
+  /**
+   * What this server serves of a model: production servers follow the production record alone
+   * (champion, split, warm versions, kill switch); a staging server serves its alias, unsplit.
+   */
+  private targetOf(doc: RegistryDocument | null): ServingTarget | null {
+    if (!doc) return null;
+    if (this.alias === 'production') {
+      const p = productionOf(doc);
+      if (!p) return null;
+      const extra = productionVersions(p);
+      extra.delete(p.champion);
+      return { champion: p.champion, weights: p.weights, extra, killSwitch: p.killSwitch, updatedAt: p.updatedAt, revision: p.revision };
+    }
+    const v = doc.aliases[this.alias];
+    return v === undefined ? null : { champion: v, weights: {}, extra: new Set(), killSwitch: null, updatedAt: null, revision: null };
   }
   private readonly source: ModelSource;
   private readonly metrics: ServingMetrics;
@@ -265,12 +276,6 @@ export class ModelHost {
     return this.states.get(name)?.disabled ?? null;
   }
 
-  /** Applies a kill-switch change at once (the registry has it already; the poll confirms it). */
-  setDisabledLocally(name: string, disabled: ModelKillSwitch | null): void {
-    const st = this.states.get(name);
-    if (st) st.disabled = disabled;
-  }
-
   /** Whether `name` is served (pinned or loaded): its name may label metrics. */
   serves(name: string): boolean {
     return this.states.has(name);
@@ -323,14 +328,16 @@ export class ModelHost {
           load_failures: st.loadFailures,
           last_error: st.lastError,
           routing:
-            st.table.length > 0 && st.routing
+            st.table.length > 0 && st.target
               ? {
                   weights: Object.fromEntries(st.table.map((e) => [String(e.version), e.weight])),
-                  warm: st.routing.warm ?? [],
-                  updated_at: st.routing.updatedAt,
+                  warm: [...st.target.extra].filter((v) => !st.table.some((e) => e.version === v)).sort((a, b) => a - b),
+                  updated_at: st.target.updatedAt,
+                  revision: st.target.revision,
                 }
               : null,
           routed_versions: [...st.routed.keys()].sort((a, b) => a - b),
+          unavailable_versions: [...st.routeFailed.keys()].sort((a, b) => a - b),
           disabled: st.disabled,
         })),
     };
@@ -415,15 +422,16 @@ export class ModelHost {
       return outcome(error);
     }
     st.lastCheckedAt = new Date();
-    const aliasError = await this.syncAlias(st, doc, force, previousVersion);
-    if (!doc || doc.aliases[this.alias] === undefined) {
+    const target = this.targetOf(doc);
+    const aliasError = await this.syncAlias(st, doc, target, force, previousVersion);
+    if (!doc || !target) {
       st.disabled = null;
       this.clearRouting(st);
       return outcome(aliasError);
     }
-    st.disabled = doc.disabled ?? null;
+    st.disabled = target.killSwitch;
     if (!st.current) return outcome(aliasError);
-    const routeError = await this.syncRouting(st, doc, force);
+    const routeError = await this.syncRouting(st, doc, target, force);
     return outcome(aliasError ?? routeError);
   }
 
@@ -431,6 +439,7 @@ export class ModelHost {
   private async syncAlias(
     st: ModelState,
     doc: RegistryDocument | null,
+    served: ServingTarget | null,
     force: boolean,
     previousVersion: number | null,
   ): Promise<KaizenError | null> {
@@ -441,7 +450,7 @@ export class ModelHost {
       return error;
     }
 
-    const target = doc.aliases[this.alias];
+    const target = served?.champion;
     if (target === undefined) {
       const error = new KaizenError('ModelNotFound', `model "${name}" has no "${this.alias}" alias`);
       st.lastError = loadError(error, null);
@@ -486,7 +495,7 @@ export class ModelHost {
     const routed = st.routed.get(entry.version);
     if (routed && routed.version.artifactSha256 === entry.artifactSha256) {
       st.routed.delete(entry.version);
-      this.swap(st, routed, routedVersions(this.routingOf(doc)));
+      this.swap(st, routed, served!.extra);
       st.failed = null;
       st.lastError = null;
       this.misses.delete(name);
@@ -526,7 +535,7 @@ export class ModelHost {
     }
     this.metrics.loads.inc({ model: name, version: String(entry.version), result: 'success' });
     this.metrics.loadSeconds.observe({ model: name, result: 'success' }, seconds);
-    this.swap(st, loaded, routedVersions(this.routingOf(doc)));
+    this.swap(st, loaded, served!.extra);
     st.failed = null;
     st.lastError = null;
     this.misses.delete(name);
@@ -601,62 +610,52 @@ export class ModelHost {
   }
 
   /**
-   * Loads every version the registry's split needs (warmed, sha256-checked) and only then swaps in
-   * the new table, in one step; a failed load keeps the previous split.
+   * Loads every version the split needs (warmed, sha256-checked), then applies the new table in one
+   * step. A version that cannot be loaded does not hold the split back: its share is answered by
+   * the champion, and /metrics (kaizen_route_unavailable), the status and the log say so.
    */
   private async syncRouting(
     st: ModelState,
     doc: RegistryDocument,
+    target: ServingTarget,
     force: boolean,
   ): Promise<KaizenError | null> {
     const name = st.name;
     const current = st.current!;
-    const wanted = routedVersions(this.routingOf(doc));
+    const wanted = new Set(target.extra);
     wanted.delete(current.version.version);
     const fresh = new Map<number, LoadedModel>();
-    const abandon = (error: KaizenError): KaizenError => {
-      for (const m of fresh.values()) this.dispose(m);
-      st.lastError = loadError(error, null);
-      return error;
-    };
+    const failed = new Map<number, string>();
+    let firstError: KaizenError | null = null;
     for (const v of [...wanted].sort((a, b) => a - b)) {
       const entry = doc.versions.find((x) => x.version === v);
       if (!entry) {
-        return abandon(
-          new KaizenError(
-            'ModelNotFound',
-            `the traffic split of model "${name}" names version ${v}, which the registry does not list`,
-          ),
-        );
+        // the registry refuses such a split; a hand-edited document is answered by the champion
+        failed.set(v, '');
+        firstError ??= new KaizenError('ModelNotFound', `the traffic split of model "${name}" names version ${v}, which the registry does not list`);
+        continue;
       }
       const have = st.routed.get(v);
       if (have && have.version.artifactSha256 === entry.artifactSha256) continue;
-      if (!force && st.routeFailed?.version === v && st.routeFailed.sha256 === entry.artifactSha256) {
-        return abandon(
-          new KaizenError(
-            'ArtifactIntegrity',
-            `version ${v} of model "${name}" failed to load; the previous split keeps applying`,
-          ),
-        );
+      if (!force && st.routeFailed.get(v) === entry.artifactSha256) {
+        failed.set(v, entry.artifactSha256);
+        continue;
       }
       const started = performance.now();
       try {
         fresh.set(v, await this.load(name, entry));
         this.metrics.loads.inc({ model: name, version: String(v), result: 'success' });
-        this.metrics.loadSeconds.observe(
-          { model: name, result: 'success' },
-          (performance.now() - started) / 1000,
-        );
+        this.metrics.loadSeconds.observe({ model: name, result: 'success' }, (performance.now() - started) / 1000);
       } catch (err) {
         const error = asKaizenError(err, 'ArtifactIntegrity');
         this.metrics.loads.inc({ model: name, version: String(v), result: 'failure' });
-        st.routeFailed = { version: v, sha256: entry.artifactSha256 };
+        failed.set(v, entry.artifactSha256);
         st.loadFailures++;
+        firstError ??= error;
         this.log.error(
-          { model: name, version: v, err: error.message },
-          'routed version failed to load; the previous split keeps applying',
+          { model: name, version: v, champion: current.version.version, err: error.message },
+          `version ${v} of the traffic split failed to load; its share is answered by version ${current.version.version}`,
         );
-        return abandon(error);
       }
     }
     if (this.closed || st.current !== current) {
@@ -664,28 +663,37 @@ export class ModelHost {
       return this.closed ? new KaizenError('NotReady', 'the server is shutting down') : null;
     }
     const next = new Map<number, LoadedModel>();
-    for (const v of wanted) next.set(v, fresh.get(v) ?? st.routed.get(v)!);
+    for (const v of wanted) {
+      const m = fresh.get(v) ?? st.routed.get(v);
+      if (m && !failed.has(v)) next.set(v, m);
+    }
     for (const [v, m] of st.routed) if (next.get(v) !== m) this.retire(m);
-    const table = routeTable(this.routingOf(doc));
+    for (const v of st.routeFailed.keys()) if (!failed.has(v)) this.metrics.routeUnavailable.remove({ model: name, version: String(v) });
+    for (const v of failed.keys()) this.metrics.routeUnavailable.set({ model: name, version: String(v) }, 1);
+    const table = routeTable(target.weights);
     const changed = JSON.stringify(table) !== JSON.stringify(st.table);
     st.routed = next;
     st.table = table;
-    st.routing = this.routingOf(doc) ?? null;
-    st.routeFailed = null;
+    st.target = target;
+    st.routeFailed = failed;
+    if (failed.size === 0 && firstError === null && st.lastError?.version === null) st.lastError = null;
+    if (firstError) st.lastError = loadError(firstError, null);
     if (changed) {
       this.log.info(
-        { model: name, weights: Object.fromEntries(table.map((e) => [e.version, e.weight])) },
-        table.length > 0 ? 'traffic split applied' : 'traffic split cleared',
+        { model: name, champion: current.version.version, weights: Object.fromEntries(table.map((e) => [e.version, e.weight])), unavailable: [...failed.keys()] },
+        'traffic split applied',
       );
     }
-    return null;
+    return firstError;
   }
 
   private clearRouting(st: ModelState): void {
     for (const m of st.routed.values()) this.retire(m);
+    for (const v of st.routeFailed.keys()) this.metrics.routeUnavailable.remove({ model: st.name, version: String(v) });
     st.routed = new Map();
     st.table = [];
-    st.routing = null;
+    st.target = null;
+    st.routeFailed = new Map();
   }
 
   private unload(st: ModelState): void {
@@ -720,8 +728,8 @@ function newState(name: string, pinned: boolean): ModelState {
     refreshing: null,
     routed: new Map(),
     table: [],
-    routing: null,
-    routeFailed: null,
+    target: null,
+    routeFailed: new Map(),
     disabled: null,
   };
 }

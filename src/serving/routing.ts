@@ -2,7 +2,6 @@
 // and the point of a request in [0, 100): a stable hash of its key (so one user always lands on
 // the same version) or a random number. Ascending version order keeps users sticky while a canary
 // grows: the newest version takes the top of the range, and a larger share only extends it down.
-import type { TrafficRouting } from '../types';
 
 export interface RouteEntry {
   version: number;
@@ -11,10 +10,10 @@ export interface RouteEntry {
   upTo: number;
 }
 
-/** The active (positive) weights of a routing, by ascending version; empty when there is none. */
-export function routeTable(routing: TrafficRouting | null | undefined): RouteEntry[] {
-  if (!routing) return [];
-  const entries = Object.entries(routing.weights)
+/** The active (positive) weights of a split, by ascending version; empty when there is none. */
+export function routeTable(weights: Record<string, number> | null | undefined): RouteEntry[] {
+  if (!weights) return [];
+  const entries = Object.entries(weights)
     .map(([v, w]) => ({ version: Number(v), weight: w }))
     .filter((e) => Number.isInteger(e.version) && e.weight > 0)
     .sort((a, b) => a.version - b.version);
@@ -50,14 +49,6 @@ export function pickVersion(
   const point = key === undefined ? random() * 100 : keyPoint(key);
   for (const e of table) if (point < e.upTo) return e.version;
   return table[table.length - 1]!.version;
-}
-
-/** Versions a routing needs loaded: every weighted one and the warm ones. */
-export function routedVersions(routing: TrafficRouting | null | undefined): Set<number> {
-  const out = new Set<number>();
-  for (const e of routeTable(routing)) out.add(e.version);
-  for (const v of routing?.warm ?? []) out.add(v);
-  return out;
 }
 
 /** The request's routing key: body `key` (string or number) or header `x-kaizen-key`. */

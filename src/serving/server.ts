@@ -19,6 +19,7 @@ import Fastify, {
   type FastifyServerOptions,
 } from 'fastify';
 import { KaizenError } from '../errors';
+import { productionOf, type ChangeMeta, type ProductionOutcome, type ProductionRequest } from '../registry/production';
 import { currentBackend } from '../ml/backend';
 import { baselinePredict, predict, type Prediction } from '../ml/bundle';
 import { bearerTokenChecker } from './auth';
@@ -564,18 +565,35 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         }
         return live.window(name, seconds);
       });
+      /** One write of the production record; applied here at once, the other replicas follow on their next poll. */
+      const changeProduction = async (name: string, request: ProductionRequest, meta: ChangeMeta) => {
+        if (!deps.registry.changeProduction) throw new KaizenError('InvalidInput', 'this server cannot write the registry');
+        let outcome: ProductionOutcome;
+        try {
+          outcome = await deps.registry.changeProduction(name, request, meta);
+        } catch (err) {
+          // an invalid split is the caller's mistake, not a broken spec file
+          if (err instanceof KaizenError && err.type === 'SpecInvalid') throw new KaizenError('InvalidInput', err.message);
+          throw err;
+        }
+        const refreshed = await host.refresh(name, { force: true });
+        return { outcome, refreshed };
+      };
+      const metaOf = (body: { reason?: unknown; by?: unknown }, reason: string): ChangeMeta => ({
+        reason: typeof body.reason === 'string' && body.reason ? body.reason : reason,
+        by: typeof body.by === 'string' && body.by ? body.by : 'admin',
+      });
+      const applied = (name: string) => {
+        const status = host.status().models.find((m) => m.model === name) ?? null;
+        return status
+          ? { version: status.version, routing: status.routing, routed_versions: status.routed_versions, unavailable_versions: status.unavailable_versions }
+          : null;
+      };
       const killSwitch = (disable: boolean) => async (request: FastifyRequest) => {
         const name = modelParam(request);
-        if (!deps.registry.setDisabled)
-          throw new KaizenError('InvalidInput', 'this server cannot write the registry');
         const body = (request.body ?? {}) as { reason?: unknown; by?: unknown };
-        const state = await deps.registry.setDisabled(name, disable, {
-          reason:
-            typeof body.reason === 'string' ? body.reason : disable ? 'kill switch' : 'kill switch released',
-          by: typeof body.by === 'string' ? body.by : 'admin',
-        });
-        // at once on this server; the other replicas follow on their next poll
-        host.setDisabledLocally(name, state);
+        const { outcome } = await changeProduction(name, { action: 'kill_switch', killSwitch: disable }, metaOf(body, disable ? 'kill switch' : 'kill switch released'));
+        const state = outcome.state.killSwitch;
         return {
           model: name,
           disabled: state !== null,
@@ -590,59 +608,31 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         const name = modelParam(request);
         const doc = await deps.registry.read(name);
         if (!doc) throw new KaizenError('ModelNotFound', `no model "${name}" in the registry`);
-        const status = host.status().models.find((m) => m.model === name) ?? null;
-        return {
-          model: name,
-          alias,
-          alias_version: doc.aliases[alias] ?? null,
-          routing: doc.routing ?? null,
-          applied: status
-            ? { version: status.version, routing: status.routing, routed_versions: status.routed_versions }
-            : null,
-        };
+        return { model: name, alias, production: productionOf(doc), applied: applied(name) };
       });
       admin.put('/models/:model/routing', async (request) => {
         const name = modelParam(request);
-        if (!deps.registry.setRouting)
-          throw new KaizenError('InvalidInput', 'this server cannot write the registry');
-        const body = (request.body ?? {}) as {
-          weights?: unknown;
-          warm?: unknown;
-          reason?: unknown;
-          by?: unknown;
-        };
+        const body = (request.body ?? {}) as { weights?: unknown; warm?: unknown; reason?: unknown; by?: unknown };
         if (body.weights !== null && (typeof body.weights !== 'object' || Array.isArray(body.weights))) {
-          throw new KaizenError('InvalidInput', 'weights: expected an object {"<version>": percent} or null');
+          throw new KaizenError('InvalidInput', 'weights: expected an object {"<version>": percent}, or null for all traffic to the champion');
         }
-        if (
-          body.warm !== undefined &&
-          (!Array.isArray(body.warm) || !body.warm.every((v) => Number.isInteger(v)))
-        ) {
+        if (body.warm !== undefined && (!Array.isArray(body.warm) || !body.warm.every((v) => Number.isInteger(v)))) {
           throw new KaizenError('InvalidInput', 'warm: expected an array of version numbers');
         }
-        let routing;
-        try {
-          routing = await deps.registry.setRouting(name, body.weights as Record<string, number> | null, {
-            reason: typeof body.reason === 'string' ? body.reason : 'admin API',
-            by: typeof body.by === 'string' ? body.by : 'admin',
-            ...(body.warm ? { warm: body.warm as number[] } : {}),
-          });
-        } catch (err) {
-          // an invalid split is the caller's mistake, not a broken spec file
-          if (err instanceof KaizenError && err.type === 'SpecInvalid')
-            throw new KaizenError('InvalidInput', err.message);
-          throw err;
-        }
-        // applied here at once; the other replicas follow on their next poll
-        const outcome = await host.refresh(name, { force: true });
-        const status = host.status().models.find((m) => m.model === name) ?? null;
+        const doc = await deps.registry.read(name);
+        const champion = doc ? productionOf(doc)?.champion : undefined;
+        if (champion === undefined) throw new KaizenError('ModelNotFound', `model "${name}" has no production version to split traffic from`);
+        const weights = (body.weights as Record<string, number> | null) ?? { [String(champion)]: 100 };
+        const { outcome, refreshed } = await changeProduction(
+          name,
+          { action: 'split', weights, ...(body.warm ? { warm: body.warm as number[] } : {}), expectChampion: champion },
+          metaOf(body, 'admin API'),
+        );
         return {
           model: name,
-          routing,
-          applied: status
-            ? { version: status.version, routing: status.routing, routed_versions: status.routed_versions }
-            : null,
-          error: outcome.error ? { type: outcome.error.type, message: outcome.error.message } : null,
+          production: outcome.state,
+          applied: applied(name),
+          error: refreshed.error ? { type: refreshed.error.type, message: refreshed.error.message } : null,
         };
       });
       if (deps.faultInjection) {

@@ -28,13 +28,13 @@ export function temporalUiUrl(cfg: KaizenConfig, workflowId?: string, runId?: st
  * Starts one of Kaizen's workflows on the orchestration queue, tagged with its model (the
  * `KaizenModel` search attribute lists a model's runs in the UI); a taken id is a clear error.
  */
-export async function startModelWorkflow(
+export async function startModelWorkflow<I, R>(
   client: Client,
-  workflowType: string,
-  opts: { workflowId: string; model: string; input: unknown },
-): Promise<WorkflowHandleWithFirstExecutionRunId> {
+  workflow: (input: I) => Promise<R>,
+  opts: { workflowId: string; model: string; input: I },
+): Promise<WorkflowHandleWithFirstExecutionRunId<(input: I) => Promise<R>>> {
   try {
-    return await client.workflow.start(workflowType, {
+    return await client.workflow.start(workflow, {
       taskQueue: TASK_QUEUES.pipeline,
       workflowId: opts.workflowId,
       args: [opts.input],

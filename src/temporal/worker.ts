@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -13,31 +13,54 @@ import { TASK_QUEUES } from '../types';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WORKFLOWS_DIR = path.join(REPO_ROOT, 'workflows');
-const WORKFLOW_SOURCES = [WORKFLOWS_DIR, ...['types', 'errors', 'duration'].map((m) => path.join(REPO_ROOT, `src/${m}.ts`))];
 
-async function sourceFiles(entry: string): Promise<string[]> {
-  if (!existsSync(entry)) return [];
-  if (entry.endsWith('.ts')) return [entry];
-  const out: string[] = [];
-  for (const e of await readdir(entry, { withFileTypes: true, recursive: true })) {
-    if (e.isFile() && e.name.endsWith('.ts')) out.push(path.join(e.parentPath, e.name));
+const IMPORT_RE = /^\s*(?:import|export)\s+(type\s+)?(?:[^'"]*?\s+from\s+)?['"]([^'"]+)['"]/gm;
+
+/**
+ * The workflow bundle's inputs, found by following its imports from workflows/index.ts: every
+ * source file it pulls in (type-only imports are erased by the bundler and skipped) and the
+ * version of every package it imports. Whatever the bundle contains is in this list.
+ */
+export async function workflowModuleGraph(entry = path.join(WORKFLOWS_DIR, 'index.ts')): Promise<{ files: string[]; packages: Record<string, string> }> {
+  const files = new Set<string>();
+  const packages: Record<string, string> = {};
+  const queue = [entry];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (files.has(file)) continue;
+    files.add(file);
+    const text = await readFile(file, 'utf8');
+    for (const m of text.matchAll(IMPORT_RE)) {
+      if (m[1]) continue;
+      const spec = m[2]!;
+      if (spec.startsWith('.')) {
+        const base = path.resolve(path.dirname(file), spec);
+        const resolved = [`${base}.ts`, path.join(base, 'index.ts'), base].find((f) => existsSync(f) && f.endsWith('.ts'));
+        if (resolved) queue.push(resolved);
+        continue;
+      }
+      const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
+      if (name in packages) continue;
+      const pkgFile = path.join(REPO_ROOT, 'node_modules', name, 'package.json');
+      packages[name] = existsSync(pkgFile) ? ((JSON.parse(await readFile(pkgFile, 'utf8')) as { version: string }).version ?? '?') : 'builtin';
+    }
   }
-  return out.sort();
+  return { files: [...files].sort(), packages };
 }
 
 /**
- * The workflow bundle, built once per source version and cached under KAIZEN_HOME: webpack takes
- * seconds, and every worker start (tests start several) would otherwise pay it again.
+ * The workflow bundle, built once per content of its module graph and cached under KAIZEN_HOME:
+ * webpack takes seconds, and every worker start (tests start several) would otherwise pay it again.
  */
 export async function workflowBundlePath(cfg: KaizenConfig): Promise<string> {
   const hash = createHash('sha256');
-  const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'node_modules/@temporalio/workflow/package.json'), 'utf8')) as { version: string };
-  hash.update(pkg.version);
-  for (const entry of WORKFLOW_SOURCES) {
-    for (const file of await sourceFiles(entry)) {
-      hash.update(path.relative(REPO_ROOT, file));
-      hash.update(await readFile(file));
-    }
+  const graph = await workflowModuleGraph();
+  // the SDK's own workflow runtime goes into every bundle
+  const sdk = JSON.parse(await readFile(path.join(REPO_ROOT, 'node_modules/@temporalio/workflow/package.json'), 'utf8')) as { version: string };
+  hash.update(JSON.stringify({ ...graph.packages, '@temporalio/workflow': sdk.version }));
+  for (const file of graph.files) {
+    hash.update(path.relative(REPO_ROOT, file));
+    hash.update(await readFile(file));
   }
   const dir = path.join(cfg.home, 'cache');
   const file = path.join(dir, `workflows-${hash.digest('hex').slice(0, 16)}.js`);

@@ -59,9 +59,9 @@ describe('canary rollout (real production server and traffic)', () => {
     expect(seen.get(1)).toBeGreaterThan(0);
     expect(seen.get(2)).toBeGreaterThan(0);
     let doc = await registry.require('it-canary');
-    expect(doc.aliases.production).toBe(2);
-    expect(doc.routing?.weights).toEqual({ '2': 100 });
-    expect(doc.routing?.warm).toEqual([1]);
+    expect(doc.production?.champion).toBe(2);
+    expect(doc.production?.weights).toEqual({ '2': 100 });
+    expect(doc.production?.warm).toEqual([1]);
     expect(doc.history.filter((h) => h.alias === 'production').map((h) => h.to)).toEqual([1, 2]);
 
     // a bad release, rehearsed: the production server fails 40% of version 3's requests
@@ -81,8 +81,8 @@ describe('canary rollout (real production server and traffic)', () => {
     expect(rolledBack.canary?.reasons?.[0]).toMatch(/canary error rate (3\d|4\d)\.\d\d% is above canary\.maxErrorRate 1\.00%/);
     expect(seen2.get(3) ?? 0).toBeGreaterThan(0);
     doc = await registry.require('it-canary');
-    expect(doc.aliases.production).toBe(2);
-    expect(doc.routing?.weights).toEqual({ '2': 100 });
+    expect(doc.production?.champion).toBe(2);
+    expect(doc.production?.weights).toEqual({ '2': 100 });
     const answered = await postPredict(testConfig().servers.production, 'it-canary', [rows[0]!]);
     expect(answered.ok && answered.body.model_version).toBe(2);
 
@@ -126,8 +126,8 @@ describe('canary rollout (real production server and traffic)', () => {
       expect(result.canary?.steps.map((s) => s.percent)).toEqual([25, 50, 100]);
       const doc = await registry.require('it-exact');
       expect(doc.history.filter((h) => h.alias === 'production').map((h) => [h.from, h.to])).toEqual([[null, 1], [1, 2]]);
-      expect(doc.routing?.weights).toEqual({ '2': 100 });
-      expect(doc.routing?.warm).toEqual([1]);
+      expect(doc.production?.weights).toEqual({ '2': 100 });
+      expect(doc.production?.warm).toEqual([1]);
     } finally {
       await client.connection.close();
     }

@@ -107,8 +107,8 @@ describe('champion/challenger experiment (real stack, live traffic and feedback)
     expect(champ!.labelled + chall!.labelled).toBe(400);
     expect(Math.abs(champ!.accuracy! - chall!.accuracy!)).toBeLessThan(0.1);
     let doc = await registry.require(MODEL);
-    expect(doc.aliases.production).toBe(1);
-    expect(doc.routing?.weights).toEqual({ '1': 100 });
+    expect(doc.production?.champion).toBe(1);
+    expect(doc.production?.weights).toEqual({ '1': 100 });
 
     const better = await experiment('it-experiment-better', ['--challengers', '2,3', '--split', '34,33,33'], 450, 1000);
     expect([...better.seen.keys()].sort()).toEqual([1, 2, 3]);
@@ -121,9 +121,9 @@ describe('champion/challenger experiment (real stack, live traffic and feedback)
     expect(better.result.alphaAdjusted).toBeCloseTo(0.025);
 
     doc = await registry.require(MODEL);
-    expect(doc.aliases.production).toBe(3);
-    expect(doc.routing?.weights).toEqual({ '3': 100 });
-    expect(doc.routing?.warm).toEqual([1]);
+    expect(doc.production?.champion).toBe(3);
+    expect(doc.production?.weights).toEqual({ '3': 100 });
+    expect(doc.production?.warm).toEqual([1]);
     expect(doc.history.filter((h) => h.alias === 'production').map((h) => [h.from, h.to, h.workflowId])).toEqual([
       [null, 1, expect.any(String)],
       [1, 3, 'it-experiment-better'],

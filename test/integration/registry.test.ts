@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { promote } from '../helpers/production';
 import { describe, expect, it } from 'vitest';
 import { ModelRegistry, type NewVersion } from '../../src/registry/registry';
 import { sha256Hex } from '../../src/hashing';
@@ -69,22 +70,30 @@ describe('model registry on real MinIO', () => {
     await expect(registry.loadArtifact(v)).rejects.toMatchObject({ type: 'ArtifactIntegrity' });
   });
 
-  it('moves aliases with history, and refuses unknown versions', async () => {
+  it('moves aliases with history, keeps production in one record, and refuses unknown versions', async () => {
     const model = `reg-alias-${randomUUID().slice(0, 8)}`;
     const a = await scratchArtifact();
     const b = await scratchArtifact();
     await registry.register(model, newVersion(store, 'wf-a', a.key, a.bytes));
     await registry.register(model, newVersion(store, 'wf-b', b.key, b.bytes));
-    await registry.moveAlias(model, 'production', 1, { reason: 'first', by: 'test' });
-    await registry.moveAlias(model, 'production', 2, { reason: 'promote', by: 'test', workflowId: 'wf-b' });
-    expect(await registry.moveAlias(model, 'production', 2, { reason: 'again', by: 'test' })).toBeNull();
+    await registry.moveAlias(model, 'staging', 1, { reason: 'first', by: 'test' });
+    await registry.moveAlias(model, 'staging', 2, { reason: 'stage', by: 'test', workflowId: 'wf-b' });
+    expect(await registry.moveAlias(model, 'staging', 2, { reason: 'again', by: 'test' })).toBeNull();
+    await expect(registry.moveAlias(model, 'production', 2, { reason: 'x', by: 't' })).rejects.toMatchObject({ type: 'SpecInvalid' });
+    await promote(registry, model, 1);
+    await promote(registry, model, 2);
     const doc = await registry.require(model);
-    expect(doc.aliases.production).toBe(2);
+    expect(doc.aliases).toEqual({ staging: 2 });
     expect(doc.history.map((h) => [h.from, h.to, h.reason])).toEqual([
       [null, 1, 'first'],
-      [1, 2, 'promote'],
+      [1, 2, 'stage'],
     ]);
-    await expect(registry.moveAlias(model, 'production', 9, { reason: 'x', by: 't' })).rejects.toMatchObject({ type: 'ModelNotFound' });
+    expect(doc.production).toMatchObject({ champion: 2, weights: { '2': 100 }, warm: [1], previousChampion: 1, revision: 2 });
+    expect(doc.productionHistory?.map((h) => [h.action, h.from, h.champion])).toEqual([
+      ['promote', null, 1],
+      ['promote', 1, 2],
+    ]);
+    await expect(promote(registry, model, 9)).rejects.toMatchObject({ type: 'ModelNotFound' });
     expect((await registry.resolve(model, 'production')).version).toBe(2);
   });
 });

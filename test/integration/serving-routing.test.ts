@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { promote, setSplit } from '../helpers/production';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,7 +82,7 @@ beforeAll(async () => {
   tiny = await trainTinyModels();
   await register(tiny.bytes[0], `${MODEL}-wf-1`);
   await register(tiny.bytes[1], `${MODEL}-wf-2`);
-  await registry.moveAlias(MODEL, 'production', 1, { reason: 'routing test', by: 'test' });
+  await promote(registry, MODEL, 1);
 });
 
 afterAll(async () => {
@@ -91,7 +92,7 @@ afterAll(async () => {
 
 describe('traffic routing kept in the registry', () => {
   it('survives a kill -9 and restart of the production server: every key lands on the same version', async () => {
-    await registry.setRouting(MODEL, { 1: 50, 2: 50 }, { reason: 'split test', by: 'test' });
+    await setSplit(registry, MODEL, { 1: 50, 2: 50 });
     const [port] = (await freePorts(1)) as [number];
     const url = `http://127.0.0.1:${port}`;
     const keys = Array.from({ length: 40 }, (_, i) => `user-${i}`);
@@ -107,7 +108,7 @@ describe('traffic routing kept in the registry', () => {
     for (const k of keys) expect(await versionFor(url, k), k).toBe(before.get(k));
 
     // a change in the registry reaches the running server on its poll
-    await registry.setRouting(MODEL, { 2: 100 }, { reason: 'all to 2', by: 'test' });
+    await setSplit(registry, MODEL, { 2: 100 });
     await expect.poll(() => versionFor(url, 'user-0'), { timeout: 10_000, interval: 200 }).toBe(2);
     for (const k of keys) expect(await versionFor(url, k)).toBe(2);
 
@@ -115,8 +116,7 @@ describe('traffic routing kept in the registry', () => {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     expect(await status.json()).toMatchObject({
-      alias_version: 1,
-      routing: { weights: { '2': 100 } },
+      production: { champion: 1, weights: { '2': 100 } },
       applied: { version: 1, routed_versions: [2] },
     });
     await killHard(second);
@@ -158,7 +158,7 @@ describe('traffic routing kept in the registry', () => {
     });
     expect(await on.json()).toMatchObject({ disabled: false });
     expect((await ask()).fallback).toBe(false);
-    expect((await registry.require(MODEL)).disabled).toBeUndefined();
+    expect((await registry.require(MODEL)).production?.killSwitch).toBeNull();
     await killHard(second);
   });
 });

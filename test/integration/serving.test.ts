@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { promote } from '../helpers/production';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,7 +99,7 @@ beforeAll(async () => {
   disposeBundle(bundle);
 
   // the pipeline may have promoted a version already: the test decides
-  await registry.moveAlias(MODEL, 'production', 1, { reason: 'serving test', by: 'test' });
+  await promote(registry, MODEL, 1);
   app = buildServer({ registry, env: 'production', adminToken: TOKEN, refreshIntervalMs: 200 });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
 });
@@ -177,7 +178,7 @@ describe('model server on the real stack', () => {
     };
     const clients = Promise.all(Array.from({ length: 8 }, (_, k) => client(k)));
     await sleep(800);
-    await registry.moveAlias(MODEL, 'production', 2, { reason: 'promote in serving test', by: 'test' });
+    await promote(registry, MODEL, 2);
     const moved = performance.now();
     while (firstV2At === null && performance.now() - moved < 10_000) await sleep(50);
     await sleep(800);
@@ -223,10 +224,7 @@ describe('model server on the real stack', () => {
     tampered.writeUInt8(tampered.readUInt8(mid) ^ 0x01, mid);
     await store.put(key, tampered);
     try {
-      await registry.moveAlias(MODEL, 'production', 1, {
-        reason: 'rollback to a tampered artifact',
-        by: 'test',
-      });
+      await promote(registry, MODEL, 1);
       const reload = await admin(`/admin/models/${MODEL}/reload`, 'POST');
       expect(reload.status).toBe(500);
       const body = (await reload.json()) as { error: { type: string; message: string } };

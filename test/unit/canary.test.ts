@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyseCanaryStep, stepWeights, type VersionWindow } from '../../src/canary';
+import { analyseCanaryStep, stepWeights, type VersionWindow } from '../../src/policy/canary';
 
 const spec = { minRequestsPerStep: 100, maxErrorRate: 0.01, maxP99Ms: 50, maxMetricDrop: 0.02 };
 const healthy: VersionWindow = { requests: 500, errors: 0, errorRate: 0, p99Ms: 12, accuracy: null, labelled: 0 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { experimentFromFlags } from '../../src/cli/experiment';
-import { decideExperiment, normalCdf, parseExperiment, twoProportionZTest } from '../../src/experiment';
+import { decideExperiment, normalCdf, parseExperiment, twoProportionZTest } from '../../src/policy/experiment';
 import { LiveMetrics } from '../../src/serving/live-metrics';
 
 const counts = (labelled: number, correct: number, requests = labelled) => ({ requests, errors: 0, labelled, correct });
@@ -67,7 +67,7 @@ describe('decideExperiment', () => {
 describe('experiment settings', () => {
   it('defaults to 95 to 1 per challenger, 1h, 200 samples, alpha 0.05, and normalises relative weights', () => {
     const e = parseExperiment({ challengers: [2, 3, 4, 5] });
-    expect(e).toEqual({ challengers: [2, 3, 4, 5], split: [95.9596, 1.0101, 1.0101, 1.0101, 1.0101], duration: '1h', minSamples: 200, alpha: 0.05 });
+    expect(e).toEqual({ challengers: [2, 3, 4, 5], split: [95.9596, 1.0101, 1.0101, 1.0101, 1.0101], duration: '1h', minSamples: 200, alpha: 0.05, readEvery: '1m', readsPerRun: 500 });
     expect(e.split.reduce((a, b) => a + b, 0)).toBeCloseTo(100, 9);
     expect(parseExperiment({ challengers: [2, 3, 4, 5], split: [96, 1, 1, 1, 1] }).split).toEqual([96, 1, 1, 1, 1]);
     expect(parseExperiment({ challengers: [2], split: [1, 1] }).split).toEqual([50, 50]);
@@ -81,7 +81,7 @@ describe('experiment settings', () => {
     expect(() => parseExperiment({ challengers: [2], duration: 'soon' })).toThrow(/experiment\.duration/);
     expect(() => experimentFromFlags({ challengers: '2,x' })).toThrow(/--challengers must be comma-separated numbers, got "2,x"/);
     expect(() => experimentFromFlags({ challengers: '2', alpha: 'low' })).toThrow(/--alpha must be a number/);
-    expect(experimentFromFlags({ challengers: '3,4', split: '90,5,5', duration: '10m', minSamples: '50', alpha: '0.01' })).toEqual({ challengers: [3, 4], split: [90, 5, 5], duration: '10m', minSamples: 50, alpha: 0.01 });
+    expect(experimentFromFlags({ challengers: '3,4', split: '90,5,5', duration: '10m', minSamples: '50', alpha: '0.01' })).toEqual({ challengers: [3, 4], split: [90, 5, 5], duration: '10m', minSamples: 50, alpha: 0.01, readEvery: '1m', readsPerRun: 500 });
   });
 });
 

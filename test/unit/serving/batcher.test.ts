@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { promote } from '../../helpers/production';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Prediction } from '../../../src/ml/bundle';
 import { MicroBatcher } from '../../../src/serving/batcher';
@@ -64,7 +65,7 @@ describe('micro-batching in the server', () => {
   async function server(enabled: boolean): Promise<FastifyInstance> {
     const { store, registry } = memoryRegistry();
     await registerBytes(store, registry, 'm', tiny.bytes[0], 'wf-1');
-    await registry.moveAlias('m', 'production', 1, { reason: 't', by: 't' });
+    await promote(registry, 'm', 1);
     const app = buildServer({
       registry,
       env: 'production',

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { promote } from '../../helpers/production';
 import { describe, expect, it } from 'vitest';
 import { buildInputGuard, outOfProfile } from '../../../src/serving/fallback';
 import type { ServerDeps } from '../../../src/serving/server';
@@ -66,7 +67,7 @@ async function world(overrides: Partial<ServerDeps> = {}) {
   const { store, registry } = memoryRegistry();
   await registerBytes(store, registry, 'm', ctx.tiny.bytes[0], 'wf-1');
   await registerBytes(store, registry, 'm', ctx.tiny.bytes[1], 'wf-2');
-  await registry.moveAlias('m', 'production', 1, { reason: 'test', by: 'test' });
+  await promote(registry, 'm', 1);
   await store.put('datasets/aaaa/profile.json', JSON.stringify(profile));
   const make = () => ctx.start(registry, overrides);
   return { store, registry, make };
@@ -140,7 +141,7 @@ describe('kill switch', () => {
       fallback_rows: [0, 1],
       fallback_reason: 'model disabled by oncall: bad predictions',
     });
-    expect((await registry.require('m')).disabled).toMatchObject({ by: 'oncall' });
+    expect((await registry.require('m')).production?.killSwitch).toMatchObject({ by: 'oncall' });
 
     // another replica follows on its poll (here: a reload), and a restarted server starts disabled
     await other.inject({ method: 'POST', url: '/admin/models/m/reload', headers: auth });
@@ -156,8 +157,8 @@ describe('kill switch', () => {
     expect(after).toMatchObject({ fallback: false });
     expect(after.predictions).toEqual(before.predictions);
     const doc = await registry.require('m');
-    expect(doc.disabled).toBeUndefined();
-    expect(doc.routingHistory?.map((h) => h.killSwitch)).toEqual(['disabled', 'enabled']);
+    expect(doc.production?.killSwitch).toBeNull();
+    expect(doc.productionHistory?.filter((h) => h.action === 'kill_switch').map((h) => h.killSwitch)).toEqual([true, false]);
     expect((await app.inject({ method: 'POST', url: '/admin/models/m/disable' })).statusCode).toBe(401);
   });
 });

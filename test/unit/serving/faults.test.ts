@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { promote } from '../../helpers/production';
 import { FaultInjector } from '../../../src/serving/faults';
 import { memoryRegistry, registerBytes, serverTestContext } from './fixtures';
 
@@ -35,7 +36,7 @@ describe('fault injection in the server', () => {
   async function app(faultInjection: boolean) {
     const { store, registry } = memoryRegistry();
     await registerBytes(store, registry, 'm', ctx.tiny.bytes[0], 'wf-1');
-    await registry.moveAlias('m', 'production', 1, { reason: 't', by: 't' });
+    await promote(registry, 'm', 1);
     return ctx.start(registry, { adminToken: 'tok', faultInjection });
   }
   const predict = (a: Awaited<ReturnType<typeof app>>) =>

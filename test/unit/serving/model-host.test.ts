@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { promote } from '../../helpers/production';
 import { predict } from '../../../src/ml/bundle';
 import { createServingMetrics } from '../../../src/serving/metrics';
 import { ModelHost } from '../../../src/serving/model-host';
@@ -18,7 +19,7 @@ async function host() {
   const { store, registry } = memoryRegistry();
   await registerBytes(store, registry, 'm', tiny.bytes[0], 'wf-1');
   await registerBytes(store, registry, 'm', tiny.bytes[1], 'wf-2');
-  await registry.moveAlias('m', 'production', 1, { reason: 't', by: 't' });
+  await promote(registry, 'm', 1);
   const h = new ModelHost({
     source: registry,
     alias: 'production',
@@ -35,7 +36,8 @@ describe('ModelHost', () => {
     const held = await h.acquire('m');
     expect(held.model.version.version).toBe(1);
 
-    await registry.moveAlias('m', 'production', 2, { reason: 't', by: 't' });
+    // no warm versions: the old champion is retired as soon as nothing holds it
+    await registry.changeProduction('m', { action: 'promote', champion: 2, warm: [] }, { by: 't', reason: 't' });
     const outcome = await h.refresh('m');
     expect(outcome).toMatchObject({ previousVersion: 1, version: 2, changed: true, error: null });
 

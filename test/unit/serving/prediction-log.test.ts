@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { promote } from '../../helpers/production';
 import {
   PredictionLog,
   RecentPredictions,
@@ -156,7 +157,7 @@ describe('prediction log and feedback in the server', () => {
   it('logs every prediction with its request id and joins feedback into live accuracy per version', async () => {
     const { store, registry } = memoryRegistry();
     await registerBytes(store, registry, 'm', tiny.bytes[0], 'wf-1');
-    await registry.moveAlias('m', 'production', 1, { reason: 't', by: 't' });
+    await promote(registry, 'm', 1);
     const logStore = new MemoryStore();
     const app = buildServer({
       registry,

@@ -1,19 +1,14 @@
 import type { FastifyInstance } from 'fastify';
+import { promote, setSplit } from '../../helpers/production';
 import { describe, expect, it } from 'vitest';
 import type { ModelRegistry } from '../../../src/registry/registry';
 import { keyPoint, pickVersion, routeTable, routingKeyOf } from '../../../src/serving/routing';
 import type { ServerDeps } from '../../../src/serving/server';
-import type { TrafficRouting } from '../../../src/types';
 import { memoryRegistry, registerBytes, type MemoryStore, serverTestContext, TEST_ADMIN_TOKEN } from './fixtures';
 
 const TOKEN = TEST_ADMIN_TOKEN;
 const auth = { authorization: `Bearer ${TOKEN}` };
-const routing = (weights: Record<string, number>): TrafficRouting => ({
-  weights,
-  updatedAt: '2026-01-01T00:00:00.000Z',
-  by: 't',
-  reason: 't',
-});
+const routing = (weights: Record<string, number>): Record<string, number> => weights;
 
 describe('route table and key hashing', () => {
   it('orders versions ascending and splits [0, 100) by weight', () => {
@@ -63,7 +58,7 @@ async function world(): Promise<{ store: MemoryStore; registry: ModelRegistry }>
   const { store, registry } = memoryRegistry();
   await registerBytes(store, registry, 'm', ctx.tiny.bytes[0], 'wf-1');
   await registerBytes(store, registry, 'm', ctx.tiny.bytes[1], 'wf-2');
-  await registry.moveAlias('m', 'production', 1, { reason: 'test', by: 'test' });
+  await promote(registry, 'm', 1);
   return { store, registry };
 }
 
@@ -82,45 +77,35 @@ async function versionFor(app: FastifyInstance, key?: string, header?: string): 
   return res.json().model_version as number;
 }
 
-describe('ModelRegistry.setRouting', () => {
-  it('validates versions and weights, is idempotent, and records the history', async () => {
+describe('ModelRegistry.changeProduction (split)', () => {
+  it('validates versions and weights, is idempotent, and records the history in the same write', async () => {
     const { registry } = await world();
-    const by = { reason: 'canary step', by: 'wf' };
-    await expect(registry.setRouting('m', { 1: 90, 2: 5 }, by)).rejects.toThrow(/sum to 95, not 100/);
-    await expect(registry.setRouting('m', { 1: 90, 3: 10 }, by)).rejects.toThrow(/has no version 3/);
-    await expect(registry.setRouting('m', { 1: 110, 2: -10 }, by)).rejects.toThrow(
-      /percentage from 0 to 100/,
-    );
-    await expect(registry.setRouting('m', { latest: 100 }, by)).rejects.toThrow(/not a version number/);
-    await expect(registry.setRouting('nope', { 1: 100 }, by)).rejects.toThrow(/no model "nope"/);
-    await expect(registry.setRouting('m', { 1: 100 }, { ...by, warm: [9] })).rejects.toThrow(
-      /has no version 9/,
-    );
+    const meta = { reason: 'canary step', by: 'wf' };
+    const split = (weights: Record<string, number>, warm?: number[]) => registry.changeProduction('m', { action: 'split', weights, ...(warm ? { warm } : {}) }, meta);
+    await expect(split({ 1: 90, 2: 5 })).rejects.toThrow(/sum to 95, not 100/);
+    await expect(split({ 1: 90, 3: 10 })).rejects.toThrow(/has no version 3/);
+    await expect(split({ 1: 110, 2: -10 })).rejects.toThrow(/percentage from 0 to 100/);
+    await expect(split({ latest: 100 })).rejects.toThrow(/not a version number/);
+    await expect(registry.changeProduction('nope', { action: 'split', weights: { 1: 100 } }, meta)).rejects.toThrow(/no model "nope"/);
+    await expect(split({ 1: 100 }, [9])).rejects.toThrow(/has no version 9/);
 
-    const r = await registry.setRouting('m', { 1: 95, 2: 5, 3: 0 } as Record<string, number>, {
-      ...by,
-      workflowId: 'wf-c',
-    });
-    expect(r).toMatchObject({
-      weights: { '1': 95, '2': 5 },
-      by: 'wf',
-      reason: 'canary step',
-      workflowId: 'wf-c',
-    });
-    await registry.setRouting('m', { 1: 95, 2: 5 }, by);
+    const r = await registry.changeProduction('m', { action: 'canary_step', weights: { 1: 95, 2: 5, 3: 0 } }, { ...meta, workflowId: 'wf-c' });
+    expect(r.changed).toBe(true);
+    expect(r.state).toMatchObject({ champion: 1, weights: { '1': 95, '2': 5 }, by: 'wf', reason: 'canary step', workflowId: 'wf-c' });
+    expect((await split({ 1: 95, 2: 5 })).changed).toBe(false);
     let doc = await registry.require('m');
-    expect(doc.routingHistory).toHaveLength(1);
-    expect(await registry.setRouting('m', null, by)).toBeNull();
+    expect(doc.productionHistory?.map((h) => h.action)).toEqual(['promote', 'canary_step']);
+    await split({ 1: 100 });
     doc = await registry.require('m');
-    expect(doc.routing).toBeUndefined();
-    expect(doc.routingHistory?.map((h) => h.weights)).toEqual([{ '1': 95, '2': 5 }, null]);
+    expect(doc.production).toMatchObject({ champion: 1, weights: { '1': 100 } });
+    expect(doc.productionHistory?.map((h) => h.weights)).toEqual([{ '1': 100 }, { '1': 95, '2': 5 }, { '1': 100 }]);
   });
 });
 
 describe('traffic routing in the server', () => {
   it('splits random traffic by weight and keeps each key on one version', async () => {
     const { registry } = await world();
-    await registry.setRouting('m', { 1: 70, 2: 30 }, { reason: 't', by: 't' });
+    await setSplit(registry, 'm', { 1: 70, 2: 30 });
     const app = await server(registry);
     await app.inject({ method: 'POST', url: '/admin/models/m/reload', headers: auth });
 
@@ -153,7 +138,7 @@ describe('traffic routing in the server', () => {
 
   it('routes the same way on a second server (replica or restart) over the same registry', async () => {
     const { registry } = await world();
-    await registry.setRouting('m', { 1: 50, 2: 50 }, { reason: 't', by: 't' });
+    await setSplit(registry, 'm', { 1: 50, 2: 50 });
     const a = await server(registry, { models: ['m'] });
     const b = await server(registry, { models: ['m'] });
     await expect.poll(async () => (await b.inject('/readyz')).statusCode, { timeout: 10_000 }).toBe(200);
@@ -192,7 +177,7 @@ describe('traffic routing in the server', () => {
     });
     expect(put.statusCode, put.body).toBe(200);
     expect(put.json()).toMatchObject({
-      routing: { weights: { '2': 100 }, by: 'alice', reason: 'all to the canary' },
+      production: { champion: 1, weights: { '2': 100 }, by: 'alice', reason: 'all to the canary' },
       applied: { version: 1, routed_versions: [2] },
       error: null,
     });
@@ -202,27 +187,23 @@ describe('traffic routing in the server', () => {
     const artifactReads = (): number =>
       [...store.readsOf].filter(([k]) => k.startsWith('models/')).reduce((n, [, c]) => n + c, 0);
     const readsBefore = artifactReads();
-    await registry.moveAlias('m', 'production', 2, { reason: 'promote', by: 't' });
-    await registry.setRouting('m', { 2: 100 }, { reason: 'promoted', by: 't', warm: [1] });
+    await promote(registry, 'm', 2);
     await app.inject({ method: 'POST', url: '/admin/models/m/reload', headers: auth });
     expect(artifactReads() - readsBefore).toBe(0);
     const got = await app.inject({ method: 'GET', url: '/admin/models/m/routing', headers: auth });
     expect(got.json()).toMatchObject({
-      alias_version: 2,
-      routing: { weights: { '2': 100 }, warm: [1] },
+      production: { champion: 2, weights: { '2': 100 }, warm: [1] },
       applied: { version: 2, routed_versions: [1] },
     });
     // rollback to the warm version: again no download
-    await registry.moveAlias('m', 'production', 1, { reason: 'rollback', by: 't' });
-    await registry.setRouting('m', null, { reason: 'rollback', by: 't' });
+    await registry.changeProduction('m', { action: 'rollback', champion: 1 }, { reason: 'rollback', by: 't' });
     await app.inject({ method: 'POST', url: '/admin/models/m/reload', headers: auth });
     expect(artifactReads() - readsBefore).toBe(0);
     expect(await versionFor(app)).toBe(1);
   });
 
-  it('keeps the previous split when a routed version cannot be loaded', async () => {
+  it('answers the share of a version it cannot load with the champion, and says so', async () => {
     const { registry, store } = await world();
-    await registry.setRouting('m', { 1: 100 }, { reason: 't', by: 't' });
     const app = await server(registry);
     expect(await versionFor(app)).toBe(1);
     const doc = await registry.require('m');
@@ -235,12 +216,18 @@ describe('traffic routing in the server', () => {
       payload: { weights: { 1: 0, 2: 100 } },
     });
     expect(put.json().error.type).toBe('ModelNotFound');
+    expect(put.json().applied).toMatchObject({ version: 1, unavailable_versions: [2] });
     for (let i = 0; i < 10; i++) expect(await versionFor(app)).toBe(1);
+    expect((await app.inject('/metrics')).body).toMatch(/kaizen_route_unavailable\{model="m",version="2",env="production"\} 1/);
+    // a rollback clears it: the champion's own split needs nothing unavailable
+    await registry.changeProduction('m', { action: 'rollback', champion: 1 }, { reason: 'back', by: 't' });
+    await app.inject({ method: 'POST', url: '/admin/models/m/reload', headers: auth });
+    expect((await app.inject('/metrics')).body).not.toMatch(/kaizen_route_unavailable\{model="m"/);
   });
 
   it('reports per-version live metrics over a window, and version labels on /metrics', async () => {
     const { registry } = await world();
-    await registry.setRouting('m', { 1: 50, 2: 50 }, { reason: 't', by: 't' });
+    await setSplit(registry, 'm', { 1: 50, 2: 50 });
     const app = await server(registry);
     for (let i = 0; i < 200; i++) await versionFor(app, `u${i}`);
     const bad = await app.inject({

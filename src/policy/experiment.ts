@@ -3,9 +3,14 @@
 // accuracy is promoted only if it beats the champion significantly (one-sided two-proportion
 // z-test, Bonferroni-corrected for the number of challengers). Pure: the workflow decides.
 import { z } from 'zod';
-import { DURATION_PATTERN } from './duration';
-import { KaizenError } from './errors';
-import type { ExperimentArm, ExperimentCounts, ExperimentSpec } from './types';
+import { DURATION_PATTERN, parseDurationMs } from '../duration';
+import { KaizenError } from '../errors';
+import type { ExperimentArm, ExperimentCounts, ExperimentSpec } from '../types';
+
+/** Reads at most this far apart, well inside the production server's 10 minutes of per-second figures. */
+export const MAX_READ_EVERY_MS = 300_000;
+
+const within = (ms: number | null, min: number, max: number) => ms !== null && ms >= min && ms <= max;
 
 export const experimentSchema = z
   .object({
@@ -14,6 +19,12 @@ export const experimentSchema = z
     duration: z.string().regex(DURATION_PATTERN, 'a duration like "30s", "10m" or "24h"').default('1h'),
     minSamples: z.number().int().positive().default(200),
     alpha: z.number().gt(0).lt(0.5).default(0.05),
+    readEvery: z
+      .string()
+      .regex(DURATION_PATTERN, 'a duration like "30s" or "1m"')
+      .refine((d) => within(parseDurationMs(d), 1_000, MAX_READ_EVERY_MS), 'between 1s and 5m (the production server keeps 10 minutes of figures)')
+      .default('1m'),
+    readsPerRun: z.number().int().min(2).max(5000).default(500),
   })
   .strict()
   .superRefine((e, ctx) => {
@@ -45,7 +56,15 @@ export function parseExperiment(raw: unknown, origin = 'experiment'): Experiment
   }
   const e = res.data;
   const split = normaliseSplit(e.split ?? [95, ...e.challengers.map(() => 1)]);
-  return { challengers: e.challengers, split, duration: e.duration, minSamples: e.minSamples, alpha: e.alpha };
+  return {
+    challengers: e.challengers,
+    split,
+    duration: e.duration,
+    minSamples: e.minSamples,
+    alpha: e.alpha,
+    readEvery: e.readEvery,
+    readsPerRun: e.readsPerRun,
+  };
 }
 
 /** Standard normal CDF, from the erfc approximation of Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7). */

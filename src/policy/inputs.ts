@@ -1,0 +1,118 @@
+// What each workflow accepts, checked in the workflow itself: a person types these inputs into the
+// Temporal UI, so nothing may assume a client validated them. A bad input fails the workflow at
+// once with a non-retryable ApplicationFailure naming the field; it never reaches code that would
+// throw a plain Error (which fails the workflow task and retries it forever).
+import { ApplicationFailure } from '@temporalio/common';
+import { z } from 'zod';
+import { parseDurationMs } from '../duration';
+import { isKaizenError } from '../errors';
+import type { CanaryInput, CanarySpec, DriftMonitorInput, ExperimentInput, PipelineInput, PipelineSpec, RollbackInput } from '../types';
+import { parseExperiment } from './experiment';
+import { canarySchema, duration, modelName, parsePipelineSpec } from './spec-schema';
+
+/** The failure a workflow throws for a bad input: non-retryable, typed, naming the field. */
+export function invalidInput(message: string, type = 'SpecInvalid'): ApplicationFailure {
+  return ApplicationFailure.create({ message, type, nonRetryable: true });
+}
+
+/** Runs a pure parser, turning its typed errors into non-retryable failures of the same type. */
+export function checked<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (isKaizenError(err)) throw invalidInput(err.message, err.type);
+    throw err;
+  }
+}
+
+function parseWith<T>(schema: z.ZodType<T>, raw: unknown, origin: string): T {
+  const res = schema.safeParse(raw);
+  if (res.success) return res.data;
+  const first = res.error.issues[0]!;
+  const where = first.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+  const message = first.code === 'unrecognized_keys' ? `unknown field${first.keys.length > 1 ? 's' : ''} ${first.keys.map((k) => `"${k}"`).join(', ')}` : first.message;
+  throw invalidInput(`${origin}${where}: ${message}`);
+}
+
+function object(raw: unknown, origin: string): Record<string, unknown> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw invalidInput(`${origin}: expected a JSON object, got ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`);
+  }
+  return raw as Record<string, unknown>;
+}
+
+const who = z.string().trim().min(1, 'name who acts (a non-empty string)').max(200);
+
+export function checkPipelineInput(raw: unknown): PipelineInput & { spec: PipelineSpec } {
+  const input = object(raw, 'trainingPipeline input');
+  const spec = checked(() => parsePipelineSpec(input.spec, 'input.spec'));
+  if (typeof input.specHash !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(input.specHash)) {
+    throw invalidInput('input.specHash: expected "sha256:<64 hex digits>" (kaizen pipeline run computes it)');
+  }
+  return { ...(input as unknown as PipelineInput), spec };
+}
+
+const canaryInputSchema = z
+  .object({
+    model: modelName,
+    candidate: z.number().int().positive(),
+    /** Ignored: the rollout reads the champion from the production record when it starts. */
+    champion: z.number().int().positive().nullable().optional(),
+    canary: canarySchema,
+    pipelineWorkflowId: z.string().min(1),
+    approvedBy: who,
+  })
+  .strict();
+
+export function checkCanaryInput(raw: unknown): CanaryInput & { canary: CanarySpec } {
+  const input = parseWith(canaryInputSchema, raw, 'canaryRollout input');
+  const stepMs = parseDurationMs(input.canary.stepDuration)!;
+  if (stepMs > MAX_ANALYSIS_WINDOW_MS) {
+    throw invalidInput(`canary.stepDuration: at most 10m (the production server keeps 10 minutes of live figures), got ${input.canary.stepDuration}`);
+  }
+  if (stepMs < 1_000) throw invalidInput(`canary.stepDuration: at least 1s, got ${input.canary.stepDuration}`);
+  return { ...input, champion: input.champion ?? null } as CanaryInput & { canary: CanarySpec };
+}
+
+/** The production server keeps this much of its per-second live figures (LiveMetrics retention). */
+export const MAX_ANALYSIS_WINDOW_MS = 600_000;
+
+const experimentInputSchema = z.object({ model: modelName, experiment: z.unknown(), by: who }).strict();
+
+export function checkExperimentInput(raw: unknown): ExperimentInput {
+  const input = parseWith(experimentInputSchema, raw, 'championChallenger input');
+  const experiment = checked(() => parseExperiment(input.experiment, 'experiment'));
+  return { model: input.model, by: input.by, experiment };
+}
+
+const driftInputSchema = z
+  .object({
+    model: modelName,
+    window: duration.optional(),
+    cooldown: duration.optional(),
+    retrain: z.boolean().optional(),
+    thresholds: z.record(z.string(), z.number().nonnegative()).optional(),
+  })
+  .strict();
+
+export function checkDriftMonitorInput(raw: unknown): DriftMonitorInput & { windowMs: number; cooldownMs: number } {
+  const input = parseWith(driftInputSchema, raw, 'driftMonitor input') as DriftMonitorInput;
+  const windowMs = parseDurationMs(input.window ?? '24h')!;
+  const cooldownMs = parseDurationMs(input.cooldown ?? '24h')!;
+  if (windowMs <= 0) throw invalidInput(`driftMonitor input.window: must be longer than 0, got ${input.window}`);
+  return { ...input, windowMs, cooldownMs };
+}
+
+const rollbackInputSchema = z
+  .object({
+    model: modelName,
+    to: z.number().int().positive().optional(),
+    by: who,
+    reason: z.string().max(500).optional(),
+    workflowId: z.string().optional(),
+  })
+  .strict();
+
+export function checkRollbackInput(raw: unknown): RollbackInput {
+  return parseWith(rollbackInputSchema, raw, 'rollbackModel input') as RollbackInput;
+}
