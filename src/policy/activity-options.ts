@@ -27,7 +27,8 @@ const releaseRetry: RetryPolicy = { ...retry, maximumInterval: '10s', maximumAtt
  * Writes of the production record are retried until they land (or fail for good, non-retryably):
  * a restore after a failed canary must not give up while the object store restarts.
  */
-const productionRetry: RetryPolicy = { ...retry, maximumInterval: '10s', maximumAttempts: 0 };
+const { maximumAttempts: _bounded, ...unbounded } = retry;
+const productionRetry: RetryPolicy = { ...unbounded, maximumInterval: '10s' };
 
 const pipeline = (startToCloseTimeout: ActivityOptions['startToCloseTimeout'], extra: Partial<ActivityOptions> = {}): ActivityOptions => ({
   taskQueue: TASK_QUEUES.pipeline,
