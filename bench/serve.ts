@@ -91,8 +91,9 @@ async function childMain(kind: string): Promise<void> {
   const doc: RegistryDocument = {
     model: MODEL,
     versions: [version],
-    aliases: { production: 1 },
+    aliases: {},
     history: [],
+    production: { champion: 1, weights: { '1': 100 }, warm: [], killSwitch: null, previousChampion: null, revision: 1, updatedAt: new Date(0).toISOString(), by: 'bench', reason: 'bench' },
   };
   const source: ModelSource = {
     read: async (model) => (model === MODEL ? doc : null),

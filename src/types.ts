@@ -8,6 +8,9 @@ export type TaskQueueName = (typeof TASK_QUEUES)[keyof typeof TASK_QUEUES];
 export const STAGE_SEARCH_ATTRIBUTE = 'KaizenStage';
 export const MODEL_SEARCH_ATTRIBUTE = 'KaizenModel';
 
+/** How many seconds of per-second live figures a model server keeps (what canary analyses can read). */
+export const LIVE_METRICS_RETENTION_SECONDS = 600;
+
 export type TaskKind = 'binary' | 'multiclass' | 'regression';
 export type FeatureKind = 'numeric' | 'categorical' | 'boolean' | 'timestamp' | 'text';
 export type DataFormat = 'csv' | 'tsv' | 'parquet' | 'json' | 'ndjson';

@@ -1,9 +1,9 @@
 // The pipeline spec's schema: validation and defaults, with errors that name the field. Pure, so
 // workflows validate their own input with the same rules the CLI applies.
 import { z } from 'zod';
-import { DURATION_PATTERN } from '../duration';
+import { DURATION_PATTERN, parseDurationMs } from '../duration';
 import { KaizenError } from '../errors';
-import type { PipelineSpec } from '../types';
+import { LIVE_METRICS_RETENTION_SECONDS, type PipelineSpec } from '../types';
 
 export const duration = z
   .string()
@@ -94,7 +94,13 @@ const approvalSchema = z
 export const canarySchema = z
   .object({
     steps: z.array(z.number().gt(0).max(100)).min(1).default([5, 25, 50, 100]),
-    stepDuration: duration.default('1m'),
+    // the analysis reads the production server's per-second figures, of which it keeps 10 minutes
+    stepDuration: duration
+      .refine((d) => {
+        const ms = parseDurationMs(d);
+        return ms !== null && ms >= 1_000 && ms <= LIVE_METRICS_RETENTION_SECONDS * 1000;
+      }, 'between 1s and 10m (the production server keeps 10 minutes of live figures)')
+      .default('1m'),
     minRequestsPerStep: z.number().int().nonnegative().default(200),
     maxErrorRate: z.number().min(0).max(1).default(0.01),
     maxP99Ms: z.number().positive().default(50),

@@ -2,6 +2,7 @@
 // buckets per (model, version), each with counts, a log-scaled latency histogram (5% resolution)
 // and the sum of the predictions. Memory is bounded: `retentionSeconds` buckets per served version.
 import type { Prediction } from '../ml/bundle';
+import { LIVE_METRICS_RETENTION_SECONDS } from '../types';
 
 /** One version's figures over a window (GET /admin/models/<model>/metrics). */
 export interface VersionWindow {
@@ -101,7 +102,7 @@ export class LiveMetrics {
   private readonly series = new Map<string, Map<number, (Bucket | undefined)[]>>();
 
   constructor(options: { retentionSeconds?: number; now?: () => number } = {}) {
-    this.retentionSeconds = options.retentionSeconds ?? 600;
+    this.retentionSeconds = options.retentionSeconds ?? LIVE_METRICS_RETENTION_SECONDS;
     this.now = options.now ?? Date.now;
   }
 

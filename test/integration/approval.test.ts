@@ -68,9 +68,13 @@ describe('gate, approval and promotion (real stack)', () => {
     expect(result.outcome).toBe('promoted');
     expect(result.approval).toMatchObject({ decision: 'approve', by: 'alice', comment: 'ship it' });
     const doc = await registry.require('it-approve');
-    expect(doc.aliases.production).toBe(1);
+    expect(doc.production?.champion).toBe(1);
     expect(doc.versions[0]?.lineage.approval).toMatchObject({ by: 'alice', comment: 'ship it' });
-    expect(doc.history.at(-1)).toMatchObject({ alias: 'production', to: 1, workflowId: id });
+    expect(doc.productionHistory?.at(-1)).toMatchObject({ action: 'promote', champion: 1, workflowId: id, by: 'alice' });
+    // a second decision is refused and says why, exiting non-zero
+    const again = await runCli(['approve', id, '--by', 'bob', '--reject'], stackEnv());
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/no running workflow|already/);
 
     // a worse candidate regresses against production on its own test split: rejected, no alias
     const worse = await start('it-approve', 'it-approve-2', {
@@ -84,7 +88,7 @@ describe('gate, approval and promotion (real stack)', () => {
     expect(rejected.gate?.reasons.join(' ')).toMatch(/regresses more than gate\.maxRegression/);
     expect(rejected.version).toBe(2);
     const after2 = await registry.require('it-approve');
-    expect(after2.aliases.production).toBe(1);
+    expect(after2.production?.champion).toBe(1);
     expect(Object.values(after2.aliases)).not.toContain(2);
   });
 
@@ -93,7 +97,7 @@ describe('gate, approval and promotion (real stack)', () => {
     const result = (await handle.result()) as PipelineResult;
     expect(result.outcome).toBe('rejected');
     expect(result.approval).toMatchObject({ decision: 'reject', by: 'timeout', automatic: true });
-    expect((await registry.require('it-timeout')).aliases.production).toBeUndefined();
+    expect((await registry.require('it-timeout')).production?.champion).toBeUndefined();
   });
 
   it('rejects below an absolute gate.min, keeping the version registered without an alias', async () => {
@@ -116,6 +120,6 @@ describe('gate, approval and promotion (real stack)', () => {
     expect(result.loadTest?.passed).toBe(false);
     expect(result.gate?.reasons.join(' ')).toMatch(/p99 latency [\d.]+ ms is above loadTest\.maxP99Ms 0\.001 ms/);
     const doc = await registry.require('it-loadfail');
-    expect(doc.aliases.production).toBeUndefined();
+    expect(doc.production?.champion).toBeUndefined();
   });
 });

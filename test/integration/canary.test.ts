@@ -5,6 +5,7 @@ import { ModelRegistry } from '../../src/registry/registry';
 import { postPredict } from '../../src/serving/client';
 import { createObjectStore } from '../../src/storage/object-store';
 import type { PipelineResult } from '../../src/types';
+import { canaryStatusQuery } from '../../workflows/definitions';
 import { runCli, smallFlightsSpec, writeSpec } from '../helpers/cli';
 import { stackEnv, testConfig, testStackOptions } from '../helpers/stack-env';
 
@@ -62,7 +63,7 @@ describe('canary rollout (real production server and traffic)', () => {
     expect(doc.production?.champion).toBe(2);
     expect(doc.production?.weights).toEqual({ '2': 100 });
     expect(doc.production?.warm).toEqual([1]);
-    expect(doc.history.filter((h) => h.alias === 'production').map((h) => h.to)).toEqual([1, 2]);
+    expect((doc.productionHistory ?? []).filter((h) => h.champion !== h.from).map((h) => h.champion)).toEqual([1, 2]);
 
     // a bad release, rehearsed: the production server fails 40% of version 3's requests
     const faults = `${testConfig().servers.production}/admin/models/it-canary/faults`;
@@ -104,6 +105,45 @@ describe('canary rollout (real production server and traffic)', () => {
     expect(logged.length).toBeGreaterThan(50);
     expect(new Set(logged.map((r) => r.version))).toEqual(new Set([1, 2, 3]));
     expect(Object.keys(logged[0]!.instances[0]!).sort()).toEqual(['distance', 'hour', 'origin', 'weekday']);
+
+    // the lever that must never fail: after a canary promotion, `kaizen rollback` moves champion and
+    // traffic together, and the very next request is served by the version rolled back to
+    const back = await runCli(['rollback', 'it-canary', '--by', 'oncall', '--json'], stackEnv());
+    expect(back.code, back.stderr).toBe(0);
+    expect(JSON.parse(back.stdout)).toMatchObject({ from: 2, to: 1, serving: true });
+    for (let i = 0; i < 20; i++) {
+      const next = await postPredict(testConfig().servers.production, 'it-canary', [rows[i % rows.length]!]);
+      expect(next.ok && next.body.model_version).toBe(1);
+    }
+    const routing = await fetch(`${testConfig().servers.production}/admin/models/it-canary/routing`, { headers: { authorization: admin.authorization } });
+    expect(await routing.json()).toMatchObject({ production: { champion: 1, weights: { '1': 100 } }, applied: { version: 1, routing: { weights: { '1': 100 } } } });
+  });
+
+  it('a pipeline cancelled mid-canary leaves the champion with all traffic', async () => {
+    expect((await pipeline('it-canary-cancel', 'it-canary-cancel-1', { train: train(1) })).outcome).toBe('promoted');
+    const client = new Client({ connection: await Connection.connect({ address: testConfig().temporal.address }) });
+    try {
+      const spec = writeSpec(smallFlightsSpec('it-canary-cancel', { train: train(2), gate: { maxRegression: 1 }, canary: { ...canary, stepDuration: '5m' } }));
+      const started = await runCli(['pipeline', 'run', spec, '--json', '--id', 'it-canary-cancel-2'], stackEnv());
+      expect(started.code, started.stderr).toBe(0);
+      const child = client.workflow.getHandle('it-canary-cancel-2-canary');
+      await expect
+        .poll(async () => (await child.query(canaryStatusQuery).catch(() => null))?.weights, { timeout: 180_000, interval: 300 })
+        .toEqual({ '1': 50, '2': 50 });
+      const during = await registry.require('it-canary-cancel');
+      expect(during.production?.weights).toEqual({ '1': 50, '2': 50 });
+      await client.workflow.getHandle('it-canary-cancel-2').cancel();
+      await expect.poll(async () => (await child.describe()).status.name, { timeout: 60_000 }).toBe('CANCELLED');
+      const doc = await registry.require('it-canary-cancel');
+      expect(doc.production).toMatchObject({ champion: 1, weights: { '1': 100 } });
+      expect(doc.productionHistory?.at(-1)).toMatchObject({ action: 'canary_restore', weights: { '1': 100 } });
+      for (let i = 0; i < 20; i++) {
+        const next = await postPredict(testConfig().servers.production, 'it-canary-cancel', [rows[i % rows.length]!]);
+        expect(next.ok && next.body.model_version).toBe(1);
+      }
+    } finally {
+      await client.connection.close();
+    }
   });
 
   it('promotes exactly once when the orchestration worker is killed -9 in the middle of a canary', async () => {
@@ -125,7 +165,9 @@ describe('canary rollout (real production server and traffic)', () => {
       expect(result.outcome).toBe('promoted');
       expect(result.canary?.steps.map((s) => s.percent)).toEqual([25, 50, 100]);
       const doc = await registry.require('it-exact');
-      expect(doc.history.filter((h) => h.alias === 'production').map((h) => [h.from, h.to])).toEqual([[null, 1], [1, 2]]);
+      expect((doc.productionHistory ?? []).filter((h) => h.champion !== h.from).map((h) => [h.from, h.champion])).toEqual([[null, 1], [1, 2]]);
+      // every step written once: 25, 50, 100 and the promotion
+      expect((doc.productionHistory ?? []).map((h) => h.action)).toEqual(['promote', 'canary_step', 'canary_step', 'canary_step', 'promote']);
       expect(doc.production?.weights).toEqual({ '2': 100 });
       expect(doc.production?.warm).toEqual([1]);
     } finally {

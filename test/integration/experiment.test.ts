@@ -124,7 +124,7 @@ describe('champion/challenger experiment (real stack, live traffic and feedback)
     expect(doc.production?.champion).toBe(3);
     expect(doc.production?.weights).toEqual({ '3': 100 });
     expect(doc.production?.warm).toEqual([1]);
-    expect(doc.history.filter((h) => h.alias === 'production').map((h) => [h.from, h.to, h.workflowId])).toEqual([
+    expect((doc.productionHistory ?? []).filter((h) => h.champion !== h.from).map((h) => [h.from, h.champion, h.workflowId])).toEqual([
       [null, 1, expect.any(String)],
       [1, 3, 'it-experiment-better'],
     ]);

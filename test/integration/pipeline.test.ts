@@ -40,7 +40,8 @@ describe('trainingPipeline end to end (real Temporal, MinIO, DuckDB, tfjs)', () 
     expect(Object.keys(shown.lineage.libraries)).toEqual(expect.arrayContaining(['node', '@tensorflow/tfjs', '@temporalio/worker', 'tfjs-backend']));
     expect(shown.lineage.code.packageVersion).toBe('0.1.0');
     expect(shown.lineage.hyperParameters).toMatchObject({ hiddenUnits: [16], epochs: 3, seed: 7 });
-    expect(shown.aliasHistory.map((h: { alias: string }) => h.alias)).toEqual(['staging', 'production']);
+    expect(shown.aliasHistory.map((h: { alias: string }) => h.alias)).toEqual(['staging']);
+    expect(shown.productionHistory.map((h: { action: string; champion: number }) => [h.action, h.champion])).toEqual([['promote', 1]]);
     const human = await runCli(['models', 'show', 'it-flights'], stackEnv());
     expect(human.stdout).toMatch(/it-flights version 1 \[production, staging\]/);
     const missing = await runCli(['models', 'show', 'it-flights', '7'], stackEnv());

@@ -34,15 +34,15 @@ describe('rollback after promotion (real stack and production server)', () => {
     expect(JSON.parse(forward.stdout)).toMatchObject({ from: 1, to: 2 });
 
     const doc = await new ModelRegistry(createObjectStore(testConfig())).require('it-rollback');
-    expect(doc.aliases.production).toBe(2);
-    const prod = doc.history.filter((h) => h.alias === 'production').map((h) => [h.from, h.to, h.by]);
+    expect(doc.production).toMatchObject({ champion: 2, weights: { '2': 100 }, warm: [1] });
+    const prod = (doc.productionHistory ?? []).map((h) => [h.action, h.from, h.champion, h.by]);
     expect(prod).toEqual([
-      [null, 1, 'auto'],
-      [1, 2, 'auto'],
-      [2, 1, 'oncall'],
-      [1, 2, expect.any(String)],
+      ['promote', null, 1, 'auto'],
+      ['promote', 1, 2, 'auto'],
+      ['rollback', 2, 1, 'oncall'],
+      ['rollback', 1, 2, expect.any(String)],
     ]);
-    expect(doc.history.find((h) => h.by === 'oncall')?.reason).toBe('bad latency');
+    expect(doc.productionHistory?.find((h) => h.by === 'oncall')?.reason).toBe('bad latency');
 
     const none = await runCli(['rollback', 'no-such-model'], stackEnv());
     expect(none.code).not.toBe(0);

@@ -217,6 +217,9 @@ describe('model server on the real stack', () => {
   });
 
   it('keeps the serving version when the next artifact in MinIO was tampered with', async () => {
+    // version 1 is no longer kept warm, so moving back to it loads its artifact again
+    await registry.changeProduction(MODEL, { action: 'split', weights: { 2: 100 }, warm: [] }, { by: 'test', reason: 'drop warm' });
+    await admin(`/admin/models/${MODEL}/reload`, 'POST');
     const key = store.keyOf(versions[0].artifactUri);
     const original = (await store.getBuffer(key))!;
     const tampered = Buffer.from(original);

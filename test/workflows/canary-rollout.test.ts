@@ -182,7 +182,7 @@ describe('canaryRollout', () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     for (const [bad, field] of [
       [{ ...input(), canary: { ...canary, stepDuration: 'soon' } }, /canary\.stepDuration/],
-      [{ ...input(), canary: { ...canary, stepDuration: '1h' } }, /canary\.stepDuration: at most 10m/],
+      [{ ...input(), canary: { ...canary, stepDuration: '1h' } }, /canary\.stepDuration: between 1s and 10m/],
       [{ ...input(), candidate: 'two' }, /candidate/],
       [{ ...input(), approvedBy: '' }, /approvedBy/],
       [null, /expected object|JSON object/],

@@ -101,6 +101,12 @@ describe('spec hashing and durations', () => {
     expect(hashSpec({ a: 1 })).not.toBe(hashSpec({ a: 2 }));
   });
 
+  it('refuses a canary step longer than the live figures a production server keeps', () => {
+    const spec = { model: 'm', data: { source: 'x.csv', target: 'y' } };
+    expect(() => parsePipelineSpec({ ...spec, canary: { stepDuration: '20m' } })).toThrow(/field canary\.stepDuration: between 1s and 10m/);
+    expect(parsePipelineSpec({ ...spec, canary: { stepDuration: '10m' } }).canary).toMatchObject({ stepDuration: '10m' });
+  });
+
   it('parses durations', () => {
     expect(durationMs('500ms')).toBe(500);
     expect(durationMs('10s')).toBe(10_000);
