@@ -2,11 +2,11 @@ import { heartbeat } from '@temporalio/activity';
 import { KaizenError } from '../src/errors';
 import { decideExperiment } from '../src/policy/experiment';
 import { productionOf } from '../src/registry/production';
-import { reloadModel } from '../src/serving/client';
 import type { ModelWindow } from '../src/serving/live-metrics';
 import type { ExperimentCounts, ExperimentResult, ExperimentSpec } from '../src/types';
 import { productionMetrics } from './canary';
 import { asActivity, type ActivityDeps } from './deps';
+import { applyProductionNow } from './production';
 
 export interface StartExperimentInput {
   model: string;
@@ -155,7 +155,7 @@ export function createExperimentActivities(deps: ActivityDeps) {
           })),
         );
         // applied at once on the production server; it would follow the registry on its next poll anyway
-        await reloadModel(deps.config.servers.production, model, deps.config.adminToken).catch(() => undefined);
+        await applyProductionNow(deps, model);
         return result;
       });
     },

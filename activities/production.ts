@@ -18,12 +18,17 @@ export interface ChangeProductionResult {
   applied: boolean;
 }
 
+/**
+ * Asks the production server to apply the record now rather than at its next poll (every replica
+ * follows on its own poll anyway); true when it confirmed.
+ */
+export async function applyProductionNow(deps: ActivityDeps, model: string): Promise<boolean> {
+  const res = await reloadModel(deps.config.servers.production, model, deps.config.adminToken).catch(() => null);
+  return Boolean(res?.ok);
+}
+
 export function createProductionActivities(deps: ActivityDeps) {
-  /** Asks the production server to apply the record now rather than at its next poll. */
-  const applyNow = async (model: string): Promise<boolean> => {
-    const res = await reloadModel(deps.config.servers.production, model, deps.config.adminToken).catch(() => null);
-    return Boolean(res?.ok);
-  };
+  const applyNow = (model: string) => applyProductionNow(deps, model);
 
   return {
     /** The model's production record (null before the first promotion). */
