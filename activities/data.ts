@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { prepareDataset as prepare } from '../src/data/prepare';
-import type { DataSpec, PreparedDataset, TaskKind } from '../src/types';
+import { resolveRunSpec } from '../src/spec/pipeline-spec';
+import type { DataSpec, PipelineSpec, PreparedDataset, TaskKind } from '../src/types';
 import { asActivity, withHeartbeat, type ActivityDeps } from './deps';
 
 export interface PrepareDatasetInput {
@@ -14,8 +15,18 @@ export interface PrepareDatasetInput {
   now?: string;
 }
 
+export interface ResolvedSpec {
+  spec: PipelineSpec;
+  specHash: string;
+}
+
 export function createDataActivities(deps: ActivityDeps) {
   return {
+    /** The run's spec validated (the CLI's zod schema), defaulted and hashed: the first step of every pipeline. */
+    async resolvePipelineSpec(input: { spec: unknown }): Promise<ResolvedSpec> {
+      return asActivity(async () => resolveRunSpec(input.spec));
+    },
+
     async prepareDataset(input: PrepareDatasetInput): Promise<PreparedDataset> {
       return asActivity(() => withHeartbeat(async (step) => {
         step({ step: 'reference' });

@@ -1,11 +1,10 @@
 import path from 'node:path';
-import { activityInfo, cancellationSignal, getClient, heartbeat } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
 import { downloadDataset } from '../src/data/prepare';
 import { BUNDLE_FILE, disposeBundle, serializeBundle } from '../src/ml/bundle';
 import { trainModel as train } from '../src/ml/train';
 import { sha256Hex } from '../src/hashing';
 import type { PreparedDataset, TrainedModel, TrainingProgress, TrainSpec } from '../src/types';
-import { trainingProgressSignal } from '../workflows/definitions';
 import { asActivity, withHeartbeat, type ActivityDeps } from './deps';
 
 export interface TrainModelInput {
@@ -54,14 +53,6 @@ export function createTrainingActivities(deps: ActivityDeps) {
         const pointer = await deps.store.getJson<CheckpointPointer>(pointerKey);
         const resume = pointer ? await deps.store.getBuffer(pointer.value.key) : null;
 
-        const notify = async (p: TrainingProgress): Promise<void> => {
-          try {
-            await getClient().workflow.getHandle(input.workflowId).signal(trainingProgressSignal, p);
-          } catch {
-            // progress is informational; a failed signal must not fail training
-          }
-        };
-
         const { model, summary } = await train({
           datasetDir,
           trainSpec: input.train,
@@ -76,10 +67,11 @@ export function createTrainingActivities(deps: ActivityDeps) {
               // only the latest checkpoint is kept: it is all a resumed attempt needs
               if (previous && previous.value.key !== key) await deps.store.remove(previous.value.key);
               const { checkpoint: _omit, ...rest } = p;
-              heartbeat({ ...rest, checkpointUri: deps.store.uri(key) });
-              await notify({ epoch: p.epoch, epochs: p.epochs, metrics: p.metrics, checkpointUri: deps.store.uri(key) });
+              // the heartbeat details are the training progress: the UI shows them on the pending
+              // activity, and `kaizen pipeline status` reads them from there
+              heartbeat({ ...rest, checkpointUri: deps.store.uri(key) } satisfies TrainingProgress);
             } else {
-              heartbeat({ epoch: p.epoch, batch: p.batch, metrics: p.metrics });
+              heartbeat({ epoch: p.epoch, epochs: p.epochs, batch: p.batch, metrics: p.metrics } satisfies TrainingProgress);
             }
           },
         });

@@ -1,4 +1,4 @@
-import { CancellationScope, condition, isCancellation, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, log, setCurrentDetails, setHandler, workflowInfo } from '@temporalio/workflow';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import { stepWeights } from '../src/policy/canary';
 import { checkCanaryInput } from '../src/policy/inputs';
@@ -30,10 +30,14 @@ export async function canaryRollout(rawInput: CanaryInput): Promise<CanaryResult
   const by = `canaryRollout (approved by ${input.approvedBy})`;
   const status: CanaryStatus = { model, champion: null, candidate, step: 0, percent: 0, weights: {}, paused: false, steps: [], decision: null, waitingFor: null };
   let aborted: string | null = null;
-  setHandler(canaryStatusQuery, () => status);
-  setHandler(pauseSignal, () => void (status.paused = true));
-  setHandler(resumeSignal, () => void (status.paused = false));
-  setHandler(abortSignal, (p) => void (aborted ??= `aborted by ${p?.by ?? 'an operator'}${p?.reason ? `: ${p.reason}` : ''}`));
+  setHandler(canaryStatusQuery, () => status, { description: 'Step, weights, each step\'s verdict, what the rollout waits for, the decision.' });
+  setHandler(pauseSignal, () => void (status.paused = true), { description: 'Hold the rollout before its next traffic change or the promotion: {"by": "your name"}.' });
+  setHandler(resumeSignal, () => void (status.paused = false), { description: 'Go on after a pause: {"by": "your name"}.' });
+  setHandler(abortSignal, (p) => void (aborted ??= `aborted by ${p?.by ?? 'an operator'}${p?.reason ? `: ${p.reason}` : ''}`), {
+    description: 'Roll back now: all traffic to the champion. {"by": "your name", "reason": "why"}.',
+  });
+  /** What the UI shows as the rollout's current details. */
+  const details = (what: string) => setCurrentDetails(`canary of version ${candidate} against ${status.champion ?? 'no champion'}: ${what}`);
 
   const production = await act.readProduction({ model });
   const champion = production?.champion ?? null;
@@ -53,6 +57,7 @@ export async function canaryRollout(rawInput: CanaryInput): Promise<CanaryResult
   const proceed = async (what: string): Promise<boolean> => {
     if (status.paused && aborted === null) {
       status.waitingFor = `resume (paused before ${what})`;
+      details(`paused before ${what}; signal "resume" to go on, "abort" to roll back`);
       await condition(() => !status.paused || aborted !== null);
       status.waitingFor = null;
     }
@@ -72,6 +77,7 @@ export async function canaryRollout(rawInput: CanaryInput): Promise<CanaryResult
       }
     });
     status.decision = 'rollback';
+    details(`rolled back: ${reason}`);
   };
   const rolledBack = async (reasons: string[]): Promise<CanaryResult> => {
     await restore(reasons[0] ?? 'rolled back');
@@ -88,6 +94,7 @@ export async function canaryRollout(rawInput: CanaryInput): Promise<CanaryResult
       await write({ action: 'canary_step', weights, expectChampion: champion, opId: `${workflowId}:step:${i + 1}` }, `canary step ${i + 1}: ${percent}%`);
       status.weights = weights;
       status.waitingFor = `step ${i + 1} analysis window (${canary.stepDuration})`;
+      details(`step ${i + 1} of ${canary.steps.length} at ${percent}%, analysing for ${canary.stepDuration} (signals: pause, resume, abort)`);
       await condition(() => aborted !== null, stepMs);
       status.waitingFor = null;
       if (aborted !== null) return await rolledBack([aborted]);
@@ -107,5 +114,6 @@ export async function canaryRollout(rawInput: CanaryInput): Promise<CanaryResult
   }
   status.decision = 'promote';
   status.weights = { [String(candidate)]: 100 };
+  details('promoted: the candidate has all traffic, the old champion is kept warm');
   return { decision: 'promote', steps: status.steps, reasons: [] };
 }

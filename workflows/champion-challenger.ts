@@ -1,4 +1,4 @@
-import { CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, log, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, ContinueAsNew, continueAsNew, isCancellation, log, setCurrentDetails, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import { parseDurationMs } from '../src/duration';
 import { addCounts } from '../src/policy/experiment';
 import { checkExperimentInput } from '../src/policy/inputs';
@@ -38,8 +38,10 @@ export async function championChallenger(rawInput: ExperimentInput, carried?: Ex
     reads: carried?.reads ?? 0,
   };
   let aborted: string | null = null;
-  setHandler(experimentStatusQuery, () => status);
-  setHandler(abortSignal, (p) => void (aborted ??= `aborted by ${p?.by ?? 'an operator'}${p?.reason ? `: ${p.reason}` : ''}`));
+  setHandler(experimentStatusQuery, () => status, { description: 'Phase, weights, elapsed time, running counts per version, the decision.' });
+  setHandler(abortSignal, (p) => void (aborted ??= `aborted by ${p?.by ?? 'an operator'}${p?.reason ? `: ${p.reason}` : ''}`), {
+    description: 'End the experiment now, the champion keeping all traffic: {"by": "your name", "reason": "why"}.',
+  });
 
   let carry: ExperimentCarry;
   if (carried) {
@@ -80,6 +82,7 @@ export async function championChallenger(rawInput: ExperimentInput, carried?: Ex
       carry.beganAtMs = Date.now();
     }
     status.phase = 'running';
+    setCurrentDetails(`experiment: champion ${champion} against ${experiment.challengers.join(', ')} for ${experiment.duration} (run ${carry.run}; signal "abort" to end it)`);
     let readsThisRun = 0;
     while (status.elapsedMs < durationMs && aborted === null) {
       await condition(() => aborted !== null, Math.min(readEveryMs, durationMs - status.elapsedMs));

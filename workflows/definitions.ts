@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApprovalDecision, ExperimentStatus, PipelineStatus, TrainingProgress } from '../src/types';
+import type { ApprovalDecision, ExperimentStatus, PipelineStatus } from '../src/types';
 
 export type { ExperimentStatus } from '../src/types';
 
@@ -23,8 +23,6 @@ export const rejectUpdate = defineUpdate<ApprovalDecision, [ApprovalSignalInput]
 export const approveSignal = defineSignal<[ApprovalSignalInput]>('approve');
 export const rejectSignal = defineSignal<[ApprovalSignalInput]>('reject');
 
-/** Sent by the training activity once per epoch so the status query can show live progress. */
-export const trainingProgressSignal = defineSignal<[TrainingProgress]>('trainingProgress');
 
 /** What a canaryRollout shows while it runs (its own `status` query). */
 export interface CanaryStatus {

@@ -6,6 +6,7 @@ import {
   log,
   metricMeter,
   ParentClosePolicy,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -13,7 +14,7 @@ import {
 import { defineSearchAttributeKey, TemporalFailure } from '@temporalio/common';
 import { canaryRollout } from './canary-rollout';
 import { parseDurationMs } from '../src/duration';
-import { checkPipelineInput } from '../src/policy/inputs';
+import { checkPipelineShape, type PipelineStart } from '../src/policy/inputs';
 import {
   MODEL_SEARCH_ATTRIBUTE,
   STAGE_SEARCH_ATTRIBUTE,
@@ -23,7 +24,7 @@ import {
   type EvaluationReport,
   type LoadTestSpec,
   type ModelVersion,
-  type PipelineInput,
+  type PipelineSpec,
   type PipelineResult,
   type PipelineStage,
   type PipelineStatus,
@@ -38,12 +39,24 @@ import {
   rejectSignal,
   rejectUpdate,
   statusQuery,
-  trainingProgressSignal,
   type ApprovalSignalInput,
 } from './definitions';
 
 const stageKey = defineSearchAttributeKey(STAGE_SEARCH_ATTRIBUTE, 'KEYWORD');
 const modelKey = defineSearchAttributeKey(MODEL_SEARCH_ATTRIBUTE, 'KEYWORD');
+
+/** What the Temporal UI shows as a run's current details, by stage. */
+const STAGE_DETAILS: Record<PipelineStage, string> = {
+  preparing: 'validating the spec, then preparing and validating the data',
+  training: 'training (progress: the trainModel activity\'s heartbeat details)',
+  evaluating: 'evaluating against the naive baseline and the production version',
+  registering: 'registering the candidate with its lineage',
+  staging: 'deploying to staging and checking served predictions against offline ones',
+  load_testing: 'load-testing the staging server',
+  awaiting_approval: 'awaiting approval: send the Update "approve" or "reject" with {"by": "your name", "comment": "why"}',
+  canary: 'canary rollout',
+  done: 'done',
+};
 
 /** The spec was validated, so the duration parses. */
 function durationToMs(d: string): number {
@@ -55,14 +68,17 @@ function durationToMs(d: string): number {
  * the naive baseline and production, register, wait for approval, promote. Only URIs, hashes and
  * small reports pass through history.
  */
-export async function trainingPipeline(rawInput: PipelineInput): Promise<PipelineResult> {
-  const input = checkPipelineInput(rawInput);
-  const { spec } = input;
+export async function trainingPipeline(rawInput: PipelineStart): Promise<PipelineResult> {
+  const input = checkPipelineShape(rawInput);
+  const model = input.spec.model as string;
+  /** The validated spec, from the first activity on. */
+  let spec!: PipelineSpec;
+  let specHash = '';
   const { workflowId, runId } = workflowInfo();
   const stages: StageRecord[] = [];
   const result: PipelineResult = {
     workflowId,
-    model: spec.model,
+    model,
     outcome: 'failed',
     version: null,
     dataVersion: null,
@@ -78,7 +94,7 @@ export async function trainingPipeline(rawInput: PipelineInput): Promise<Pipelin
   const invalidDecisions: NonNullable<PipelineStatus['invalidDecisions']> = [];
   const status: PipelineStatus = {
     workflowId,
-    model: spec.model,
+    model,
     stage: 'preparing',
     training: null,
     canary: null,
@@ -86,10 +102,7 @@ export async function trainingPipeline(rawInput: PipelineInput): Promise<Pipelin
     invalidDecisions,
     result: null,
   };
-  setHandler(statusQuery, () => status);
-  setHandler(trainingProgressSignal, (p) => {
-    if (status.stage === 'training') status.training = { epoch: p.epoch, epochs: p.epochs, metrics: p.metrics };
-  });
+  setHandler(statusQuery, () => status, { description: 'Stage, training, approval evidence and deadline, canary step; the result once done.' });
 
   let decision: ApprovalDecision | null = null;
   /** Why a decision cannot be taken now, or null when it can. */
@@ -111,24 +124,31 @@ export async function trainingPipeline(rawInput: PipelineInput): Promise<Pipelin
   ] as const) {
     // the Update answers its caller; an invalid one is rejected by the validator and leaves no trace
     setHandler(update, (payload) => decide(kind, payload), {
+      description: `${kind === 'approve' ? 'Approve' : 'Reject'} the candidate waiting in awaiting_approval: {"by": "your name", "comment": "why"}. Refused (with the reason) without "by", at another stage, or after a decision.`,
       validator: (payload) => {
         const why = refusal(kind, payload);
         if (why) throw new Error(why);
       },
     });
-    setHandler(signal, (payload) => {
-      const why = refusal(kind, payload);
-      if (why) invalidDecisions.push({ at: new Date(Date.now()).toISOString(), reason: why.replace(' refused:', ' ignored:'), payload });
-      else decide(kind, payload);
-    });
+    setHandler(
+      signal,
+      (payload) => {
+        const why = refusal(kind, payload);
+        if (why) invalidDecisions.push({ at: new Date(Date.now()).toISOString(), reason: why.replace(' refused:', ' ignored:'), payload });
+        else decide(kind, payload);
+      },
+      { description: `${kind === 'approve' ? 'Approve' : 'Reject'} (signal, for older clients; prefer the Update of the same name): {"by": "your name", "comment": "why"}. An invalid one is ignored and listed in the status's invalidDecisions.` },
+    );
   }
 
-  const enter = (stage: PipelineStage): void => {
+  /** The stage for the status query, the KaizenStage search attribute (the outcome once done) and the UI's current details. */
+  const enter = (stage: PipelineStage, details: string = STAGE_DETAILS[stage]): void => {
     status.stage = stage;
     upsertSearchAttributes([
-      { key: stageKey, value: stage },
-      { key: modelKey, value: spec.model },
+      { key: stageKey, value: stage === 'done' ? result.outcome : stage },
+      { key: modelKey, value: model },
     ]);
+    setCurrentDetails(details);
   };
 
   // the worker's /metrics (Temporal's Prometheus exporter; not emitted again on replay)
@@ -138,19 +158,19 @@ export async function trainingPipeline(rawInput: PipelineInput): Promise<Pipelin
     try {
       const value = await fn();
       stages.push({ name, status: 'completed', ms: Date.now() - start });
-      stageSeconds.record((Date.now() - start) / 1000, { model: spec.model, stage: name, status: 'completed' });
+      stageSeconds.record((Date.now() - start) / 1000, { model, stage: name, status: 'completed' });
       return value;
     } catch (err) {
       stages.push({ name, status: 'failed', ms: Date.now() - start });
-      stageSeconds.record((Date.now() - start) / 1000, { model: spec.model, stage: name, status: 'failed' });
+      stageSeconds.record((Date.now() - start) / 1000, { model, stage: name, status: 'failed' });
       throw err;
     }
   }
 
   const finish = (): PipelineResult => {
-    enter('done');
+    enter('done', `done: ${result.outcome}${result.version !== null ? ` (version ${result.version})` : ''}${result.error ? `: ${result.error.message}` : ''}`);
     status.result = result;
-    metricMeter.createCounter('kaizen_pipeline_runs', '', 'pipeline runs by outcome').add(1, { model: spec.model, outcome: result.outcome });
+    metricMeter.createCounter('kaizen_pipeline_runs', '', 'pipeline runs by outcome').add(1, { model, outcome: result.outcome });
     return result;
   };
 
@@ -160,7 +180,11 @@ export async function trainingPipeline(rawInput: PipelineInput): Promise<Pipelin
       return { decision: 'approve', by: 'auto', at: new Date(now).toISOString(), automatic: true, comment: 'approval.mode is auto' };
     }
     const timeoutMs = durationToMs(spec.approval.timeout);
-    status.approval = { ...evidence, deadline: new Date(now + timeoutMs).toISOString(), onTimeout: spec.approval.onTimeout };
+    const deadline = new Date(now + timeoutMs).toISOString();
+    status.approval = { ...evidence, deadline, onTimeout: spec.approval.onTimeout };
+    setCurrentDetails(
+      `awaiting approval of version ${evidence.version} until ${deadline} (then ${spec.approval.onTimeout}): send the Update "approve" or "reject" with {"by": "your name", "comment": "why"}`,
+    );
     const decided = await condition(() => decision !== null, timeoutMs);
     status.approval = null;
     if (decided && decision) return decision;
@@ -175,8 +199,9 @@ export async function trainingPipeline(rawInput: PipelineInput): Promise<Pipelin
 
   try {
     enter('preparing');
+    ({ spec, specHash } = await timed('validate', () => act.resolvePipelineSpec({ spec: input.spec })));
     const dataset: PreparedDataset = await timed('prepare', () =>
-      act.prepareDataset({ model: spec.model, data: spec.data, task: spec.task, specHash: input.specHash, workflowId, now: new Date().toISOString() }),
+      act.prepareDataset({ model: spec.model, data: spec.data, task: spec.task, specHash, workflowId, now: new Date().toISOString() }),
     );
     result.dataVersion = dataset.dataVersion;
     result.validation = {
@@ -217,7 +242,7 @@ export async function trainingPipeline(rawInput: PipelineInput): Promise<Pipelin
       act.registerModel({
         model: spec.model,
         spec,
-        specHash: input.specHash,
+        specHash,
         workflowId,
         runId,
         dataset,
@@ -299,7 +324,7 @@ export async function trainingPipeline(rawInput: PipelineInput): Promise<Pipelin
       );
       result.outcome = 'promoted';
     } else {
-      enter('canary');
+      enter('canary', `canary rollout in the child workflow ${workflowId}-canary (signals pause, resume and abort go there)`);
       status.canary = { step: 1, percent: spec.canary.steps[0] ?? 100 };
       const canarySpec = spec.canary;
       const rollout = await timed('canary', () =>

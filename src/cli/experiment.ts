@@ -55,7 +55,12 @@ export async function experimentStart(cfg: KaizenConfig, model: string, o: Exper
   const client = await connectClient(cfg);
   const workflowId = o.id ?? `${model}-experiment-${Date.now().toString(36)}`;
   const input: ExperimentInput = { model, experiment, by: o.by ?? os.userInfo().username };
-  const handle = await startModelWorkflow(client, championChallenger, { workflowId, model, input });
+  const handle = await startModelWorkflow(client, championChallenger, {
+    workflowId,
+    model,
+    input,
+    summary: `Experiment on ${model}: champion against ${experiment.challengers.join(', ')} for ${experiment.duration}`,
+  });
   const url = temporalUiUrl(cfg, workflowId, handle.firstExecutionRunId);
   if (!o.wait) {
     out.result({ workflowId, runId: handle.firstExecutionRunId, url, experiment }, () =>

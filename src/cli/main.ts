@@ -5,7 +5,7 @@ import { devDown, devStatus, devUp } from './dev';
 import { modelsList, modelsShow } from './models';
 import { createOutput, reportError } from './output';
 import { pipelineStatus, runPipeline } from './pipeline';
-import { dataPrepare } from './data';
+import { dataPrepare, dataUpload } from './data';
 import { approveCommand } from './approve';
 import { parseModelList, predictCommand, serveCommand } from './serve';
 import { rollbackCommand } from './rollback';
@@ -104,6 +104,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description('data preparation alone: prints the dataset version and the validation report')
     .option('--json', 'print one JSON document')
     .action(action(async (spec: string, o: { json?: boolean }) => dataPrepare(cfg(), spec, createOutput(Boolean(o.json)))));
+  data
+    .command('upload <file>')
+    .description('upload a data file to the object store and print its s3:// URI (the data.source for a run started from the Temporal UI)')
+    .option('--as <name>', 'object name under uploads/ (default: the file name)')
+    .option('--json', 'print one JSON document')
+    .action(action(async (file: string, o: { as?: string; json?: boolean }) => dataUpload(cfg(), file, o, createOutput(Boolean(o.json)))));
 
   const models = program.command('models').description('the model registry');
   models

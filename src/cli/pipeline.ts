@@ -1,13 +1,13 @@
 import { trainingPipeline } from '../../workflows/training-pipeline';
 import { statusQuery } from '../../workflows/definitions';
 import { existsSync } from 'node:fs';
-import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import type { KaizenConfig } from '../config';
 import { KaizenError } from '../errors';
 import { hashSpec, loadPipelineSpec } from '../spec/pipeline-spec';
 import { connectClient, startModelWorkflow, temporalUiUrl } from '../temporal/connection';
-import type { PipelineInput, PipelineResult, PipelineStatus } from '../types';
+import type { PipelineInput, PipelineResult, PipelineStatus, TrainingProgress } from '../types';
 import { CliExit, fmtMs, fmtNum, table, type Output } from './output';
 
 export interface RunOptions {
@@ -41,7 +41,13 @@ export async function runPipeline(cfg: KaizenConfig, specFile: string, opts: Run
   const { spec } = input;
   const client = await connectClient(cfg);
   const workflowId = opts.id ?? defaultWorkflowId(spec.model);
-  const handle = await startModelWorkflow(client, trainingPipeline, { workflowId, model: spec.model, input });
+  const handle = await startModelWorkflow(client, trainingPipeline, {
+    workflowId,
+    model: spec.model,
+    input,
+    summary: `Train and release ${spec.model} (from ${input.specUri ?? specFile})`,
+    details: `approval ${spec.approval.mode}, ${spec.canary === false ? 'no canary' : `canary ${spec.canary.steps.join('/')}%`}, data ${spec.data.source}`,
+  });
   const url = temporalUiUrl(cfg, workflowId, handle.firstExecutionRunId);
   if (!opts.wait) {
     out.result({ workflowId, runId: handle.firstExecutionRunId, url }, () => `started ${workflowId}\n  ${url}\n  watch: kaizen pipeline status ${workflowId}`);
@@ -53,6 +59,21 @@ export async function runPipeline(cfg: KaizenConfig, specFile: string, opts: Run
   return result.outcome === 'failed' ? 1 : 0;
 }
 
+/**
+ * The status query, with the training progress read from the trainModel activity's heartbeat
+ * details while it trains (what the Temporal UI shows on the pending activity too).
+ */
+async function statusWithProgress(handle: WorkflowHandle): Promise<PipelineStatus> {
+  const status = await handle.query(statusQuery);
+  if (status.stage !== 'training') return status;
+  const desc = await handle.describe().catch(() => null);
+  const payload = desc?.raw.pendingActivities?.find((a) => a.activityType?.name === 'trainModel')?.heartbeatDetails?.payloads?.[0];
+  if (!payload) return status;
+  const p = defaultPayloadConverter.fromPayload<Partial<TrainingProgress>>(payload);
+  if (typeof p?.epoch !== 'number') return status;
+  return { ...status, training: { epoch: p.epoch, epochs: p.epochs ?? status.training?.epochs ?? 0, metrics: p.metrics ?? {} } };
+}
+
 /** Polls the status query for progress while waiting for the result. */
 async function waitForResult(client: Client, workflowId: string, out: Output): Promise<PipelineResult> {
   const handle = client.workflow.getHandle(workflowId);
@@ -61,7 +82,7 @@ async function waitForResult(client: Client, workflowId: string, out: Output): P
   const poll = (async () => {
     while (!done) {
       try {
-        const status = await handle.query(statusQuery);
+        const status = await statusWithProgress(handle);
         if (!done) progress(status);
       } catch {
         // the query fails until the first workflow task ran; keep polling
@@ -166,7 +187,7 @@ export async function pipelineStatus(cfg: KaizenConfig, workflowId: string, out:
   try {
     const desc = await handle.describe();
     try {
-      status = await handle.query(statusQuery);
+      status = await statusWithProgress(handle);
     } catch (err) {
       if (desc.status.name === 'FAILED') {
         try {

@@ -48,6 +48,7 @@ const training = (startToCloseTimeout: ActivityOptions['startToCloseTimeout'], e
 const beats = { heartbeatTimeout: '1m' } as const;
 
 export const ACTIVITY_OPTIONS: Record<ActivityName, ActivityOptions> = {
+  resolvePipelineSpec: pipeline('1m'),
   prepareDataset: pipeline('2h', beats),
   // a retried attempt resumes from the last epoch checkpoint
   trainModel: training('12h', beats),

@@ -6,9 +6,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { parseDurationMs } from '../duration';
 import { isKaizenError } from '../errors';
-import type { CanaryInput, CanarySpec, DriftMonitorInput, ExperimentInput, PipelineInput, PipelineSpec, RollbackInput } from '../types';
+import type { CanaryInput, CanarySpec, DriftMonitorInput, ExperimentInput, PipelineInput, RollbackInput } from '../types';
 import { parseExperiment } from './experiment';
-import { canarySchema, duration, modelName, parsePipelineSpec } from './spec-schema';
+import { canarySchema, duration, modelName } from './spec-schema';
 
 /** The failure a workflow throws for a bad input: non-retryable, typed, naming the field. */
 export function invalidInput(message: string, type = 'SpecInvalid'): ApplicationFailure {
@@ -43,13 +43,29 @@ function object(raw: unknown, origin: string): Record<string, unknown> {
 
 const who = z.string().trim().min(1, 'name who acts (a non-empty string)').max(200);
 
-export function checkPipelineInput(raw: unknown): PipelineInput & { spec: PipelineSpec } {
+/** What trainingPipeline takes: the spec itself (the JSON of a spec file), or `{ "spec": … }` as the CLI and schedules send it. */
+export type PipelineStart = PipelineInput | Record<string, unknown>;
+
+/**
+ * The shape of a pipeline input, checked before anything runs: the spec itself or wrapped in
+ * `{ spec }`, an object with a model name. The spec's fields are validated by the first activity
+ * (resolvePipelineSpec), whose answer is recorded in the history.
+ */
+export function checkPipelineShape(raw: unknown): { spec: Record<string, unknown>; specUri?: string; trigger?: PipelineInput['trigger'] } {
   const input = object(raw, 'trainingPipeline input');
-  const spec = checked(() => parsePipelineSpec(input.spec, 'input.spec'));
-  if (typeof input.specHash !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(input.specHash)) {
-    throw invalidInput('input.specHash: expected "sha256:<64 hex digits>" (kaizen pipeline run computes it)');
+  const wrapped = 'spec' in input;
+  const spec = object(wrapped ? input.spec : input, wrapped ? 'input.spec' : 'the spec');
+  if (typeof spec.model !== 'string' || spec.model === '') {
+    throw invalidInput(`${wrapped ? 'input.spec' : 'spec'} field model: expected the model's name, e.g. "flights-delay"`);
   }
-  return { ...(input as unknown as PipelineInput), spec };
+  if (typeof spec.data !== 'object' || spec.data === null || Array.isArray(spec.data)) {
+    throw invalidInput(`${wrapped ? 'input.spec' : 'spec'} field data: expected an object with at least "source" and "target"`);
+  }
+  return {
+    spec,
+    ...(wrapped && typeof input.specUri === 'string' ? { specUri: input.specUri } : {}),
+    ...(wrapped && input.trigger && typeof input.trigger === 'object' ? { trigger: input.trigger as PipelineInput['trigger'] } : {}),
+  };
 }
 
 const canaryInputSchema = z

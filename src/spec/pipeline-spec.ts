@@ -32,6 +32,23 @@ export async function loadPipelineSpec(file: string): Promise<{ spec: PipelineSp
   return { spec, specHash: hashSpec(spec), specUri: abs };
 }
 
+/**
+ * A spec as a run receives it, from the CLI, a schedule or a person in the Temporal UI: validated and
+ * defaulted, its hash computed. A relative `data.source` can only be resolved against a spec file,
+ * which a run started outside the CLI does not have, so it is refused with what to do instead.
+ */
+export function resolveRunSpec(raw: unknown): { spec: PipelineSpec; specHash: string } {
+  const spec = parsePipelineSpec(raw, 'spec');
+  const source = spec.data.source;
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(source) && !path.isAbsolute(source)) {
+    throw new KaizenError(
+      'SpecInvalid',
+      `spec field data.source: "${source}" is a relative path, and a run started outside the CLI has no spec file to resolve it against; give an absolute path every worker can read, or an s3:// URI (\`kaizen data upload ${source}\` prints one)`,
+    );
+  }
+  return { spec, specHash: hashSpec(spec) };
+}
+
 export function resolveSource(source: string, baseDir: string): string {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) return source;
   return path.resolve(baseDir, source);

@@ -31,13 +31,16 @@ export function temporalUiUrl(cfg: KaizenConfig, workflowId?: string, runId?: st
 export async function startModelWorkflow<I, R>(
   client: Client,
   workflow: (input: I) => Promise<R>,
-  opts: { workflowId: string; model: string; input: I },
+  opts: { workflowId: string; model: string; input: I; summary?: string; details?: string },
 ): Promise<WorkflowHandleWithFirstExecutionRunId<(input: I) => Promise<R>>> {
   try {
     return await client.workflow.start(workflow, {
       taskQueue: TASK_QUEUES.pipeline,
       workflowId: opts.workflowId,
       args: [opts.input],
+      // what the Temporal UI shows for the run before it says more itself
+      ...(opts.summary ? { staticSummary: opts.summary } : {}),
+      ...(opts.details ? { staticDetails: opts.details } : {}),
       typedSearchAttributes: [{ key: { name: MODEL_SEARCH_ATTRIBUTE, type: 'KEYWORD' }, value: opts.model }],
     });
   } catch (err) {

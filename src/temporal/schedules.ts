@@ -123,6 +123,7 @@ export function buildScheduleOptions(input: CreateScheduleInput): ScheduleOption
       workflowId: scheduleId,
       args: target.kind === 'training' ? [target.input] : [{ model }],
       typedSearchAttributes: modelSearchAttribute(model),
+      staticSummary: target.kind === 'training' ? `Scheduled retrain of ${model} (schedule ${scheduleId})` : `Scheduled drift check of ${model} (schedule ${scheduleId})`,
     },
     policies: { overlap: SCHEDULE_OVERLAP, catchupWindow: input.catchupWindowMs, pauseOnFailure: false },
     memo: memo as Record<string, unknown>,

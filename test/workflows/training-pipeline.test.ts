@@ -4,7 +4,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { CanaryStepReport } from '../../src/policy/canary';
+import { ApplicationFailure } from '@temporalio/common';
 import { parsePipelineSpec } from '../../src/policy/spec-schema';
+import { resolveRunSpec } from '../../src/spec/pipeline-spec';
 import { TASK_QUEUES, type ModelVersion, type PipelineInput, type PreparedDataset } from '../../src/types';
 import { approveSignal, approveUpdate, rejectUpdate, statusQuery } from '../../workflows/definitions';
 import { canaryStatusQuery } from '../../workflows/definitions';
@@ -49,6 +51,14 @@ function pipelineFakes(prod: FakeProduction, over: Partial<Activities> = {}): Pa
   return {
     calls,
     ...prod.activities(),
+    // the real validation: pure, and what the worker runs
+    resolvePipelineSpec: async (i) => {
+      try {
+        return resolveRunSpec(i.spec);
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable((err as Error).message, (err as { type?: string }).type ?? 'Error');
+      }
+    },
     prepareDataset: async () => log('prepareDataset', dataset),
     trainModel: async () =>
       log('trainModel', { bundleUri: 's3://kaizen/checkpoints/x/model.kzn', bundleSha256: 'ee'.repeat(32), training: { backend: 'cpu', epochs: 2, bestEpoch: 2, resumedFromEpoch: null, samplesPerSecond: 1000, history: [] } }),
@@ -170,16 +180,32 @@ describe('trainingPipeline', () => {
   it('refuses a bad input at once with a typed non-retryable failure naming the field', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     for (const [bad, field] of [
-      [{ spec: { model: 'm', data: { target: 'late' } } }, /input\.spec field data\.source/],
+      [{ spec: { model: 'm', data: { target: 'late' } } }, /spec field data\.source/],
+      [{ model: 'm', data: { source: '/d.parquet', target: 'late' }, train: { epochs: 'ten' } }, /spec field train\.epochs/],
       [{ spec: { ...pipelineInput().spec, approval: { timeout: 'tomorrow' } }, specHash: HASH }, /approval\.timeout/],
-      [{ spec: pipelineInput().spec }, /specHash/],
+      [{ model: 'm', data: { source: 'flights.parquet', target: 'late' } }, /data\.source: "flights\.parquet" is a relative path.*s3:\/\/.*kaizen data upload/],
+      [{ data: { source: '/d.parquet', target: 'late' } }, /spec field model/],
+      [{ model: 'm' }, /spec field data/],
       [null, /JSON object/],
+      ['flights', /JSON object/],
     ] as const) {
       const fakes = pipelineFakes(prod);
       const err = await withWorkers(env, fakes, async () => (await start(bad)).result().catch((e: unknown) => e));
       expect(rootCause(err)).toMatchObject({ type: 'SpecInvalid', nonRetryable: true, message: expect.stringMatching(field) });
       expect(fakes.calls).toEqual([]);
     }
+  });
+
+  it('accepts the spec itself, exactly as a person pastes a spec file into the Start Workflow form', async () => {
+    const prod = new FakeProduction('m', [1, 2], 1);
+    const pasted = { model: 'm', data: { source: '/data/flights.parquet', target: 'late' }, loadTest: false, canary: false, approval: { mode: 'auto' } };
+    const id = `pipe-${randomUUID()}`;
+    const result = await withWorkers(env, pipelineFakes(prod), async () => (await start(pasted, id)).result());
+    expect(result).toMatchObject({ outcome: 'promoted', version: 2 });
+    expect(result.stages.map((s) => s.name)).toEqual(['validate', 'prepare', 'train', 'evaluate', 'gate', 'register', 'staging', 'approval', 'promote']);
+    // the UI lists it by its outcome, not by a "done" shared by every ending
+    const desc = await env.client.workflow.getHandle(id).describe();
+    expect(desc.searchAttributes.KaizenStage).toEqual(['promoted']);
   });
 
   it('a non-retryable activity failure fails the run with its type and the partial result', async () => {
@@ -194,7 +220,7 @@ describe('trainingPipeline', () => {
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const failure = (err as WorkflowFailedError).cause as { type?: string; details?: unknown[] };
     expect(failure.type).toBe('TrainingFailed');
-    expect(failure.details?.[0]).toMatchObject({ outcome: 'failed', stages: [{ name: 'prepare', status: 'completed' }, { name: 'train', status: 'failed' }] });
+    expect(failure.details?.[0]).toMatchObject({ outcome: 'failed', stages: [{ name: 'validate', status: 'completed' }, { name: 'prepare', status: 'completed' }, { name: 'train', status: 'failed' }] });
   });
 
   it('a bug in workflow code fails the workflow task, not the run, so a fixed deployment can carry on', async () => {
