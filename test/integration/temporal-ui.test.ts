@@ -108,9 +108,15 @@ describe.skipIf(!haveBrowser)('Temporal UI in a real browser', () => {
   };
 
   it('1. starts trainingPipeline from the form with a hand-written spec, shows it awaiting approval, approves it with the Update form', async () => {
+    // the data goes where every worker can read it, as the README says: `kaizen data upload` prints the URI
+    const upload = await runCli(['data', 'upload', FLIGHTS_3M, '--as', 'ui/flights-3m.parquet', '--json'], stackEnv());
+    expect(upload.code, upload.stderr).toBe(0);
+    const { uri } = JSON.parse(upload.stdout) as { uri: string };
+    expect(uri).toBe(`s3://${testConfig().s3.bucket}/uploads/ui/flights-3m.parquet`);
+    const spec = handWrittenSpec('ui-approve');
     const page = await newPage();
     const id = 'ui-journey-approve';
-    await startFromForm(page, id, 'trainingPipeline', handWrittenSpec('ui-approve'));
+    await startFromForm(page, id, 'trainingPipeline', { ...spec, data: { ...(spec.data as object), source: uri } });
     const handle = client.workflow.getHandle(id);
     await expect.poll(async () => (await handle.describe()).searchAttributes.KaizenStage?.[0], { timeout: 180_000, interval: 500 }).toBe('awaiting_approval');
 
