@@ -63,7 +63,7 @@ export async function runPipeline(cfg: KaizenConfig, specFile: string, opts: Run
  * The status query, with the training progress read from the trainModel activity's heartbeat
  * details while it trains (what the Temporal UI shows on the pending activity too).
  */
-async function statusWithProgress(handle: WorkflowHandle): Promise<PipelineStatus> {
+export async function statusWithProgress(handle: WorkflowHandle): Promise<PipelineStatus> {
   const status = await handle.query(statusQuery);
   if (status.stage !== 'training') return status;
   const desc = await handle.describe().catch(() => null);
@@ -71,7 +71,9 @@ async function statusWithProgress(handle: WorkflowHandle): Promise<PipelineStatu
   if (!payload) return status;
   const p = defaultPayloadConverter.fromPayload<Partial<TrainingProgress>>(payload);
   if (typeof p?.epoch !== 'number') return status;
-  return { ...status, training: { epoch: p.epoch, epochs: p.epochs ?? status.training?.epochs ?? 0, metrics: p.metrics ?? {} } };
+  // a heartbeat within an epoch names the epoch in progress; `training.epoch` counts the finished ones
+  const done = p.batch !== undefined ? p.epoch - 1 : p.epoch;
+  return { ...status, training: { epoch: done, epochs: p.epochs ?? status.training?.epochs ?? 0, metrics: p.metrics ?? {} } };
 }
 
 /** Polls the status query for progress while waiting for the result. */

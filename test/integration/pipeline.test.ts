@@ -15,7 +15,7 @@ describe('trainingPipeline end to end (real Temporal, MinIO, DuckDB, tfjs)', () 
     expect(result.outcome).toBe('promoted');
     expect(result.version).toBe(1);
     expect(result.dataVersion).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(result.stages.map((s) => s.name)).toEqual(['prepare', 'train', 'evaluate', 'gate', 'register', 'staging', 'approval', 'promote']);
+    expect(result.stages.map((s) => s.name)).toEqual(['validate', 'prepare', 'train', 'evaluate', 'gate', 'register', 'staging', 'approval', 'promote']);
     expect(result.approval).toMatchObject({ decision: 'approve', by: 'auto', automatic: true });
     expect(result.metrics?.test.auc).toBeGreaterThan(0.5);
     expect(result.metrics?.baseline.auc).toBeCloseTo(0.5, 5);

@@ -5,7 +5,8 @@ import { deserializeBundle, disposeBundle } from '../../src/ml/bundle';
 import { ModelRegistry } from '../../src/registry/registry';
 import { loadPipelineSpec } from '../../src/spec/pipeline-spec';
 import { createObjectStore } from '../../src/storage/object-store';
-import { TASK_QUEUES, type PipelineResult, type PipelineStatus } from '../../src/types';
+import { TASK_QUEUES, type PipelineResult } from '../../src/types';
+import { statusWithProgress } from '../../src/cli/pipeline';
 import { smallFlightsSpec, writeSpec } from '../helpers/cli';
 import { testConfig, testStackOptions } from '../helpers/stack-env';
 
@@ -37,7 +38,8 @@ describe('durable training (real worker processes)', () => {
   async function waitForEpoch(id: string, epoch: number): Promise<void> {
     const handle = client.workflow.getHandle(id);
     for (let i = 0; i < 600; i++) {
-      const s = await handle.query<PipelineStatus>('status').catch(() => null);
+      // what `kaizen pipeline status` shows: the status query, with the trainModel heartbeat's progress
+      const s = await statusWithProgress(handle).catch(() => null);
       if (s?.stage === 'training' && (s.training?.epoch ?? 0) >= epoch) return;
       if (s?.stage === 'done') throw new Error(`${id} finished before epoch ${epoch}`);
       await new Promise((r) => setTimeout(r, 200));
