@@ -243,7 +243,7 @@ async function main(): Promise<void> {
   try {
     await selectBackend('cpu');
     const data = await makeFlightsDataset(path.join(tmp, 'data'), { rows: Number(args.rows) });
-    // the pipeline's default architecture (DESIGN.md), one epoch: serving cost does not depend on training
+    // the pipeline's default architecture, one epoch: serving cost does not depend on training
     const { model } = await trainModel({
       datasetDir: data.dir,
       trainSpec: {

@@ -31,7 +31,7 @@ const { values: args } = parseArgs({
 });
 
 function trainSpec(backend: BackendName, epochs: number): TrainSpec {
-  // The pipeline defaults of DESIGN.md; patience 0 so both sides run every epoch.
+  // The pipeline defaults of the spec schema; patience 0 so both sides run every epoch.
   return {
     hiddenUnits: [64, 32],
     epochs,

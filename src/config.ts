@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-// Endpoints and local state, from the environment with the defaults of DESIGN.md.
+// Endpoints and local state, from the environment with their documented defaults (README: Configuration).
 export interface KaizenConfig {
   home: string;
   temporal: { address: string; namespace: string; uiPort: number };

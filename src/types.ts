@@ -422,7 +422,7 @@ export interface RegistryDocument {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pipeline result and status (DESIGN.md)
+// Pipeline result and status
 // ---------------------------------------------------------------------------------------------
 
 export type PipelineOutcome = 'promoted' | 'registered' | 'rejected' | 'rolled_back' | 'failed';

@@ -19,7 +19,7 @@ export const INSUFFICIENT_DATA = 'insufficient data';
 export type DriftVerdict = boolean | typeof INSUFFICIENT_DATA;
 
 export interface DriftOptions {
-  /** A feature drifts when its PSI exceeds this (the seeds' "more than 10%"). */
+  /** A feature drifts when its PSI exceeds this. */
   psiThreshold: number;
   /** The dataset drifts when at least this share of the evaluated features drift. */
   datasetShare: number;

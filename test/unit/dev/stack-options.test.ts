@@ -12,7 +12,7 @@ import {
 } from '../../../src/dev/stack';
 
 describe('stackOptionsFromConfig', () => {
-  it('has the endpoints of DESIGN.md by default', () => {
+  it('has the documented endpoints by default', () => {
     const o = stackOptionsFromConfig(loadConfig({ KAIZEN_HOME: '/tmp/kz-home' }));
     expect(o).toMatchObject({
       home: '/tmp/kz-home',

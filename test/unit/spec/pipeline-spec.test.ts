@@ -39,7 +39,7 @@ describe('parsePipelineSpec', () => {
     expect(plain.data.window).toBeUndefined();
   });
 
-  it('accepts the full spec of DESIGN.md, with loadTest and canary switched off', () => {
+  it('accepts the full documented spec, with loadTest and canary switched off', () => {
     const spec = parsePipelineSpec({ ...minimal, loadTest: false, canary: false, task: 'binary' });
     expect(spec.loadTest).toBe(false);
     expect(spec.canary).toBe(false);
