@@ -19,25 +19,9 @@ const haveBrowser = existsSync(CHROMIUM);
 if (!haveBrowser) console.warn(`temporal-ui.test.ts: SKIPPED, no Chromium at ${CHROMIUM} (see scripts/provision-browser.mjs)`);
 const ARTIFACTS = path.join(REPO_ROOT, 'artifacts', 'ui');
 
-/** A spec as a person would write it by hand: the parts that matter, absolute data path. */
+/** A spec as a person would write it by hand: the parts that matter, an absolute data path, manual approval. */
 function handWrittenSpec(model: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    model,
-    data: {
-      source: FLIGHTS_3M,
-      where: "date < TIMESTAMP '2001-01-15'",
-      derive: { late: 'delay > 15', hour: 'hour(date)', weekday: 'dayofweek(date)' },
-      target: 'late',
-      features: ['distance', 'hour', 'weekday', 'origin'],
-      exclude: ['delay', 'date'],
-      sample: 4000,
-    },
-    train: { hiddenUnits: [8], epochs: 2, batchSize: 128 },
-    approval: { mode: 'manual', timeout: '1h' },
-    loadTest: false,
-    canary: false,
-    ...extra,
-  };
+  return smallFlightsSpec(model, { train: { hiddenUnits: [8], epochs: 2, batchSize: 128 }, approval: { mode: 'manual', timeout: '1h' }, ...extra });
 }
 
 const visible = (l: Locator): Locator => l.filter({ visible: true }).first();

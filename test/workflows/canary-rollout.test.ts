@@ -1,21 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CanaryStepReport } from '../../src/policy/canary';
 import { TASK_QUEUES, type CanaryInput, type CanarySpec } from '../../src/types';
 import { abortSignal, canaryStatusQuery, pauseSignal, resumeSignal } from '../../workflows/definitions';
 import { canaryRollout } from '../../workflows/canary-rollout';
-import { FakeProduction, recordHistory, rootCause, startEnv, T, withWorkers } from './harness';
+import { FakeProduction, recordHistory, rootCause, useWorkflowEnv, T, withWorkers } from './harness';
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await startEnv();
-}, 120_000);
-afterAll(async () => {
-  await env?.teardown();
-});
+const env = useWorkflowEnv();
 
 const canary: CanarySpec = { steps: [10, 50, 100], stepDuration: T.step, minRequestsPerStep: 10, maxErrorRate: 0.01, maxP99Ms: 50, maxMetricDrop: 0.02 };
 const input = (over: Partial<CanaryInput> = {}): CanaryInput => ({ model: 'm', candidate: 2, canary, pipelineWorkflowId: 'pipe-1', approvedBy: 'alice', ...over });
@@ -23,14 +16,14 @@ const pass = (percent: number): CanaryStepReport => ({ passed: true, reasons: []
 const fail = (percent: number): CanaryStepReport => ({ passed: false, reasons: ['canary error rate 5.00% is above canary.maxErrorRate 1.00%'], metrics: {}, thresholds: {}, percent, requests: 100 });
 
 function start(args: CanaryInput | unknown, id = `canary-${randomUUID()}`) {
-  return env.client.workflow.start(canaryRollout, { taskQueue: TASK_QUEUES.pipeline, workflowId: id, args: [args as CanaryInput] });
+  return env().client.workflow.start(canaryRollout, { taskQueue: TASK_QUEUES.pipeline, workflowId: id, args: [args as CanaryInput] });
 }
 
 describe('canaryRollout', () => {
   it('steps through the split and promotes champion and traffic in one write, old champion warm', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     const seen: number[] = [];
-    const result = await withWorkers(env, { ...prod.activities(), analyseCanaryStep: async (i) => (seen.push(i.percent), pass(i.percent)) }, async () => {
+    const result = await withWorkers(env(), { ...prod.activities(), analyseCanaryStep: async (i) => (seen.push(i.percent), pass(i.percent)) }, async () => {
       const h = await start(input());
       const r = await h.result();
       await recordHistory(h, 'canary-promote');
@@ -49,7 +42,7 @@ describe('canaryRollout', () => {
 
   it('a failing step sends all traffic back to the champion and reports why', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
-    const result = await withWorkers(env, { ...prod.activities(), analyseCanaryStep: async (i) => (i.percent === 50 ? fail(50) : pass(i.percent)) }, async () => (await start(input())).result());
+    const result = await withWorkers(env(), { ...prod.activities(), analyseCanaryStep: async (i) => (i.percent === 50 ? fail(50) : pass(i.percent)) }, async () => (await start(input())).result());
     expect(result.decision).toBe('rollback');
     expect(result.reasons[0]).toMatch(/error rate/);
     expect(result.steps.map((s) => s.passed)).toEqual([true, false]);
@@ -58,7 +51,7 @@ describe('canaryRollout', () => {
 
   it('abort during a step window rolls back at once', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
-    const result = await withWorkers(env, { ...prod.activities(), analyseCanaryStep: async (i) => pass(i.percent) }, async () => {
+    const result = await withWorkers(env(), { ...prod.activities(), analyseCanaryStep: async (i) => pass(i.percent) }, async () => {
       const h = await start(input({ canary: { ...canary, stepDuration: T.day } }));
       await expect.poll(async () => (await h.query(canaryStatusQuery)).weights, { timeout: 20_000 }).toEqual({ '1': 90, '2': 10 });
       await h.signal(abortSignal, { by: 'bob', reason: 'pager' });
@@ -74,7 +67,7 @@ describe('canaryRollout', () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     let handle: Awaited<ReturnType<typeof start>> | null = null;
     const result = await withWorkers(
-      env,
+      env(),
       {
         ...prod.activities(),
         analyseCanaryStep: async (i) => {
@@ -97,7 +90,7 @@ describe('canaryRollout', () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     let handle: Awaited<ReturnType<typeof start>> | null = null;
     const result = await withWorkers(
-      env,
+      env(),
       {
         ...prod.activities(),
         analyseCanaryStep: async (i) => {
@@ -121,7 +114,7 @@ describe('canaryRollout', () => {
 
   it('cancellation mid-rollout restores the champion at 100% before the workflow ends', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
-    const err = await withWorkers(env, { ...prod.activities(), analyseCanaryStep: async (i) => pass(i.percent) }, async () => {
+    const err = await withWorkers(env(), { ...prod.activities(), analyseCanaryStep: async (i) => pass(i.percent) }, async () => {
       const h = await start(input({ canary: { ...canary, stepDuration: T.day } }));
       await expect.poll(async () => (await h.query(canaryStatusQuery)).step, { timeout: 20_000 }).toBe(1);
       await h.cancel();
@@ -137,7 +130,7 @@ describe('canaryRollout', () => {
   it('a non-retryable activity failure (a 401 from the server) restores the champion and fails, naming it', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     const err = await withWorkers(
-      env,
+      env(),
       {
         ...prod.activities(),
         analyseCanaryStep: async () => {
@@ -156,7 +149,7 @@ describe('canaryRollout', () => {
     prod.operator({ action: 'promote', champion: 1 }); // … and back on 1
     let n = 0;
     const err = await withWorkers(
-      env,
+      env(),
       {
         ...prod.activities(),
         analyseCanaryStep: async (i) => {
@@ -173,7 +166,7 @@ describe('canaryRollout', () => {
 
   it('promotes the first version of a model without a canary', async () => {
     const prod = new FakeProduction('m', [1], null);
-    const result = await withWorkers(env, prod.activities(), async () => (await start(input({ candidate: 1 }))).result());
+    const result = await withWorkers(env(), prod.activities(), async () => (await start(input({ candidate: 1 }))).result());
     expect(result.decision).toBe('promote');
     expect(prod.state).toMatchObject({ champion: 1, weights: { '1': 100 } });
   });
@@ -187,7 +180,7 @@ describe('canaryRollout', () => {
       [{ ...input(), approvedBy: '' }, /approvedBy/],
       [null, /expected object|JSON object/],
     ] as const) {
-      const err = await withWorkers(env, prod.activities(), async () => (await start(bad)).result().catch((e: unknown) => e));
+      const err = await withWorkers(env(), prod.activities(), async () => (await start(bad)).result().catch((e: unknown) => e));
       expect(err).toBeInstanceOf(WorkflowFailedError);
       expect(rootCause(err)).toMatchObject({ type: 'SpecInvalid', nonRetryable: true, message: expect.stringMatching(field) });
     }

@@ -1,25 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decideExperiment, parseExperiment } from '../../src/policy/experiment';
 import { parseDurationMs } from '../../src/duration';
 import { TASK_QUEUES, type ExperimentCounts, type ExperimentInput, type ExperimentResult } from '../../src/types';
 import type { Activities } from '../../activities';
 import { abortSignal, experimentStatusQuery } from '../../workflows/definitions';
 import { championChallenger } from '../../workflows/champion-challenger';
-import { FakeProduction, recordHistory, rootCause, startEnv, T, withWorkers } from './harness';
+import { FakeProduction, recordHistory, rootCause, useWorkflowEnv, T, withWorkers } from './harness';
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await startEnv();
-}, 120_000);
-afterAll(async () => {
-  await env?.teardown();
-});
+const env = useWorkflowEnv();
 
 function start(args: ExperimentInput | unknown, id = `exp-${randomUUID()}`) {
-  return env.client.workflow.start(championChallenger, { taskQueue: TASK_QUEUES.pipeline, workflowId: id, args: [args as ExperimentInput] });
+  return env().client.workflow.start(championChallenger, { taskQueue: TASK_QUEUES.pipeline, workflowId: id, args: [args as ExperimentInput] });
 }
 
 /** Fakes of the experiment activities: every read returns the same per-arm counts; the decision is the real one. */
@@ -50,10 +43,10 @@ describe('championChallenger', () => {
     const experiment = parseExperiment({ challengers: [2], split: [50, 50], duration: T.long, readEvery: T.read, minSamples: 100, readsPerRun: timeSkippingReadsPerRun() });
     const fakes = experimentFakes(prod, { '1': counts(100, 70), '2': counts(100, 80) });
     const id = `exp-${randomUUID()}`;
-    const result = await withWorkers(env, fakes, async () => {
+    const result = await withWorkers(env(), fakes, async () => {
       const h = await start({ model: 'm', experiment, by: 'erin' }, id);
       const r = await h.result();
-      await recordHistory(env.client.workflow.getHandle(id, h.firstExecutionRunId), 'experiment-first-run');
+      await recordHistory(env().client.workflow.getHandle(id, h.firstExecutionRunId), 'experiment-first-run');
       await recordHistory(h, 'experiment-last-run');
       return r;
     });
@@ -70,7 +63,7 @@ describe('championChallenger', () => {
     const perRun = experiment.readsPerRun;
     const listRuns = async () => {
       const out: { historyLength: number }[] = [];
-      for await (const w of env.client.workflow.list({ query: `WorkflowId = '${id}'` })) out.push({ historyLength: w.historyLength });
+      for await (const w of env().client.workflow.list({ query: `WorkflowId = '${id}'` })) out.push({ historyLength: w.historyLength });
       return out;
     };
     await expect.poll(async () => (await listRuns()).length, { timeout: 10_000 }).toBe(Math.ceil(fakes.reads.length / perRun));
@@ -82,7 +75,7 @@ describe('championChallenger', () => {
   it('keeps the champion when no challenger is significantly better', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     const experiment = parseExperiment({ challengers: [2], duration: '3s', readEvery: '1s', minSamples: 10 });
-    const result = await withWorkers(env, experimentFakes(prod, { '1': counts(100, 80), '2': counts(100, 79) }), async () => (await start({ model: 'm', experiment, by: 'erin' })).result());
+    const result = await withWorkers(env(), experimentFakes(prod, { '1': counts(100, 80), '2': counts(100, 79) }), async () => (await start({ model: 'm', experiment, by: 'erin' })).result());
     expect(result).toMatchObject({ decision: 'keep', winner: null });
     expect(prod.state).toMatchObject({ champion: 1, weights: { '1': 100 } });
   });
@@ -90,7 +83,7 @@ describe('championChallenger', () => {
   it('abort ends it early with all traffic back on the champion', async () => {
     const prod = new FakeProduction('m', [1, 2, 3], 1);
     const experiment = parseExperiment({ challengers: [2, 3], duration: T.day, readEvery: '1s' });
-    const result = await withWorkers(env, experimentFakes(prod, { '1': counts(1, 1), '2': counts(1, 1), '3': counts(1, 1) }), async () => {
+    const result = await withWorkers(env(), experimentFakes(prod, { '1': counts(1, 1), '2': counts(1, 1), '3': counts(1, 1) }), async () => {
       const h = await start({ model: 'm', experiment, by: 'erin' });
       await expect.poll(async () => (await h.query(experimentStatusQuery)).phase, { timeout: 20_000 }).toBe('running');
       expect(prod.state?.weights).toEqual({ '1': 97.9382, '2': 1.0309, '3': 1.0309 });
@@ -104,7 +97,7 @@ describe('championChallenger', () => {
   it('cancellation puts the champion back at 100%', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     const experiment = parseExperiment({ challengers: [2], duration: T.day, readEvery: '1s' });
-    const err = await withWorkers(env, experimentFakes(prod, { '1': counts(1, 1), '2': counts(1, 1) }), async () => {
+    const err = await withWorkers(env(), experimentFakes(prod, { '1': counts(1, 1), '2': counts(1, 1) }), async () => {
       const h = await start({ model: 'm', experiment, by: 'erin' });
       await expect.poll(async () => (await h.query(experimentStatusQuery)).reads, { timeout: 20_000 }).toBeGreaterThan(0);
       await h.cancel();
@@ -123,7 +116,7 @@ describe('championChallenger', () => {
       [{ model: 'M!', experiment: { challengers: [2] }, by: 'x' }, /model/],
       [{ model: 'm', experiment: { challengers: [2] } }, /by/],
     ] as const) {
-      const err = await withWorkers(env, experimentFakes(prod, {}), async () => (await start(bad)).result().catch((e: unknown) => e));
+      const err = await withWorkers(env(), experimentFakes(prod, {}), async () => (await start(bad)).result().catch((e: unknown) => e));
       expect(rootCause(err)).toMatchObject({ type: 'SpecInvalid', nonRetryable: true, message: expect.stringMatching(field) });
     }
     expect(prod.writes).toEqual([]);

@@ -1,22 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TASK_QUEUES, type DriftMonitorInput, type DriftSummary, type RollbackInput } from '../../src/types';
 import type { Activities } from '../../activities';
 import { driftMonitor } from '../../workflows/drift-monitor';
 import { rollbackModel } from '../../workflows/rollback-model';
-import { FakeProduction, recordHistory, rootCause, startEnv, withWorkers } from './harness';
+import { FakeProduction, recordHistory, rootCause, useWorkflowEnv, withWorkers } from './harness';
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await startEnv();
-}, 120_000);
-afterAll(async () => {
-  await env?.teardown();
-});
+const env = useWorkflowEnv();
 
 const rollback = (args: RollbackInput | unknown) =>
-  env.client.workflow.execute(rollbackModel, { taskQueue: TASK_QUEUES.pipeline, workflowId: `rb-${randomUUID()}`, args: [args as RollbackInput] });
+  env().client.workflow.execute(rollbackModel, { taskQueue: TASK_QUEUES.pipeline, workflowId: `rb-${randomUUID()}`, args: [args as RollbackInput] });
 
 describe('rollbackModel', () => {
   it.each([
@@ -34,23 +27,23 @@ describe('rollbackModel', () => {
     promote(prod);
     expect(prod.state?.champion).toBe(2);
     const id = `rb-${randomUUID()}`;
-    const result = await withWorkers(env, prod.activities(), () => env.client.workflow.execute(rollbackModel, { taskQueue: TASK_QUEUES.pipeline, workflowId: id, args: [{ model: 'm', by: 'gina' }] }));
-    await recordHistory(env.client.workflow.getHandle(id), 'rollback');
+    const result = await withWorkers(env(), prod.activities(), () => env().client.workflow.execute(rollbackModel, { taskQueue: TASK_QUEUES.pipeline, workflowId: id, args: [{ model: 'm', by: 'gina' }] }));
+    await recordHistory(env().client.workflow.getHandle(id), 'rollback');
     expect(result).toMatchObject({ model: 'm', from: 2, to: 1 });
     expect(prod.state).toMatchObject({ champion: 1, weights: { '1': 100 }, warm: [2] });
   });
 
   it('goes to a named version with `to`, and names what is wrong otherwise', async () => {
     const prod = new FakeProduction('m', [1, 2, 3], 3);
-    expect(await withWorkers(env, prod.activities(), () => rollback({ model: 'm', to: 1, by: 'gina' }))).toMatchObject({ from: 3, to: 1 });
-    const none = await withWorkers(env, new FakeProduction('m', [1], 1).activities(), () => rollback({ model: 'm', by: 'gina' }).catch((e: unknown) => e));
+    expect(await withWorkers(env(), prod.activities(), () => rollback({ model: 'm', to: 1, by: 'gina' }))).toMatchObject({ from: 3, to: 1 });
+    const none = await withWorkers(env(), new FakeProduction('m', [1], 1).activities(), () => rollback({ model: 'm', by: 'gina' }).catch((e: unknown) => e));
     expect(rootCause(none)).toMatchObject({ type: 'ModelNotFound', message: expect.stringMatching(/no earlier production version/) });
     for (const [bad, field] of [
       [{ model: 'm', by: '' }, /by/],
       [{ model: 'm', to: 'one', by: 'x' }, /to/],
       [{ by: 'x' }, /model/],
     ] as const) {
-      const err = await withWorkers(env, prod.activities(), () => rollback(bad).catch((e: unknown) => e));
+      const err = await withWorkers(env(), prod.activities(), () => rollback(bad).catch((e: unknown) => e));
       expect(rootCause(err)).toMatchObject({ type: 'SpecInvalid', nonRetryable: true, message: expect.stringMatching(field) });
     }
   });
@@ -68,7 +61,7 @@ const drifted: Omit<DriftSummary, never> = {
 
 describe('driftMonitor', () => {
   const monitor = (args: DriftMonitorInput | unknown) =>
-    env.client.workflow.execute(driftMonitor, { taskQueue: TASK_QUEUES.pipeline, workflowId: `drift-${randomUUID()}`, args: [args as DriftMonitorInput] });
+    env().client.workflow.execute(driftMonitor, { taskQueue: TASK_QUEUES.pipeline, workflowId: `drift-${randomUUID()}`, args: [args as DriftMonitorInput] });
 
   it('fails at once, typed and non-retryable, on a duration that does not parse (it used to retry the workflow task forever)', async () => {
     for (const [bad, field] of [
@@ -80,7 +73,7 @@ describe('driftMonitor', () => {
       ['m', /JSON object|expected object/],
     ] as const) {
       const started = Date.now();
-      const err = await withWorkers(env, {}, () => monitor(bad).catch((e: unknown) => e));
+      const err = await withWorkers(env(), {}, () => monitor(bad).catch((e: unknown) => e));
       expect(rootCause(err)).toMatchObject({ type: 'SpecInvalid', nonRetryable: true, message: expect.stringMatching(field) });
       expect(Date.now() - started).toBeLessThan(15_000);
     }
@@ -88,7 +81,7 @@ describe('driftMonitor', () => {
 
   it('reports no drift and starts nothing', async () => {
     const fakes: Partial<Activities> = { checkModelDrift: async () => ({ ...drifted, drifted: false, driftedFeatures: [] }) };
-    const result = await withWorkers(env, fakes, () => monitor({ model: 'm', window: '1h' }));
+    const result = await withWorkers(env(), fakes, () => monitor({ model: 'm', window: '1h' }));
     expect(result).toMatchObject({ action: 'none', drifted: false });
   });
 
@@ -98,9 +91,9 @@ describe('driftMonitor', () => {
       planRetrain: async () => ({ input: null, skip: { action: 'cooldown', detail: 'the last drift retrain started 1h ago' } }),
     };
     const id = `drift-${randomUUID()}`;
-    const cooled = await withWorkers(env, fakes, () => env.client.workflow.execute(driftMonitor, { taskQueue: TASK_QUEUES.pipeline, workflowId: id, args: [{ model: 'm', cooldown: '24h' }] }));
+    const cooled = await withWorkers(env(), fakes, () => env().client.workflow.execute(driftMonitor, { taskQueue: TASK_QUEUES.pipeline, workflowId: id, args: [{ model: 'm', cooldown: '24h' }] }));
     expect(cooled).toMatchObject({ action: 'cooldown' });
-    await recordHistory(env.client.workflow.getHandle(id), 'drift-monitor-cooldown');
-    expect(await withWorkers(env, fakes, () => monitor({ model: 'm', retrain: false }))).toMatchObject({ action: 'retrain_disabled' });
+    await recordHistory(env().client.workflow.getHandle(id), 'drift-monitor-cooldown');
+    expect(await withWorkers(env(), fakes, () => monitor({ model: 'm', retrain: false }))).toMatchObject({ action: 'retrain_disabled' });
   });
 });

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Activities } from '../../activities';
 import type { CanaryStepReport } from '../../src/policy/canary';
 import { ApplicationFailure } from '@temporalio/common';
@@ -11,15 +10,9 @@ import { TASK_QUEUES, type ModelVersion, type PipelineInput, type PreparedDatase
 import { approveSignal, approveUpdate, rejectUpdate, statusQuery } from '../../workflows/definitions';
 import { canaryStatusQuery } from '../../workflows/definitions';
 import { trainingPipeline } from '../../workflows/training-pipeline';
-import { FakeProduction, recordHistory, rootCause, startEnv, T, withWorkers } from './harness';
+import { FakeProduction, recordHistory, rootCause, useWorkflowEnv, T, withWorkers } from './harness';
 
-let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await startEnv();
-}, 120_000);
-afterAll(async () => {
-  await env?.teardown();
-});
+const env = useWorkflowEnv();
 
 const HASH = `sha256:${'ab'.repeat(32)}`;
 function pipelineInput(over: Record<string, unknown> = {}): PipelineInput {
@@ -74,7 +67,7 @@ function pipelineFakes(prod: FakeProduction, over: Partial<Activities> = {}): Pa
 }
 
 function start(input: PipelineInput | unknown, id = `pipe-${randomUUID()}`) {
-  return env.client.workflow.start(trainingPipeline, { taskQueue: TASK_QUEUES.pipeline, workflowId: id, args: [input as PipelineInput] });
+  return env().client.workflow.start(trainingPipeline, { taskQueue: TASK_QUEUES.pipeline, workflowId: id, args: [input as PipelineInput] });
 }
 
 async function awaitingApproval(h: Awaited<ReturnType<typeof start>>) {
@@ -85,7 +78,7 @@ describe('trainingPipeline', () => {
   it(`rejects the candidate when nobody decides within approval.timeout (${T.day})`, async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     const fakes = pipelineFakes(prod);
-    const result = await withWorkers(env, fakes, async () => {
+    const result = await withWorkers(env(), fakes, async () => {
       const h = await start(pipelineInput());
       const r = await h.result();
       await recordHistory(h, 'pipeline-approval-timeout');
@@ -98,7 +91,7 @@ describe('trainingPipeline', () => {
 
   it('answers an approval Update: refused without "by" or twice, accepted once, then runs the canary and promotes', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
-    const result = await withWorkers(env, pipelineFakes(prod), async () => {
+    const result = await withWorkers(env(), pipelineFakes(prod), async () => {
       const h = await start(pipelineInput());
       // too early: the pipeline is not waiting for a decision yet, or is; either way the answer is honest
       await awaitingApproval(h);
@@ -111,7 +104,7 @@ describe('trainingPipeline', () => {
       expect(rootCause(twice).message).toMatch(/a decision was already made \(approve by alice\)/);
       const r = await h.result();
       await recordHistory(h, 'pipeline-approved-canary-promoted');
-      await recordHistory(env.client.workflow.getHandle(`${h.workflowId}-canary`), 'pipeline-approved-canary-child');
+      await recordHistory(env().client.workflow.getHandle(`${h.workflowId}-canary`), 'pipeline-approved-canary-child');
       return r;
     });
     expect(result).toMatchObject({ outcome: 'promoted', approval: { by: 'alice' }, canary: { decision: 'promote' } });
@@ -120,7 +113,7 @@ describe('trainingPipeline', () => {
 
   it('a reject (signal, as older clients send it) ends with the candidate registered and production untouched', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
-    const result = await withWorkers(env, pipelineFakes(prod), async () => {
+    const result = await withWorkers(env(), pipelineFakes(prod), async () => {
       const h = await start(pipelineInput());
       await awaitingApproval(h);
       await h.signal(approveSignal, {});
@@ -136,7 +129,7 @@ describe('trainingPipeline', () => {
 
   it('canary: false promotes after approval in one production write', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
-    const result = await withWorkers(env, pipelineFakes(prod), async () => (await start(pipelineInput({ canary: false, approval: { mode: 'auto' } }))).result());
+    const result = await withWorkers(env(), pipelineFakes(prod), async () => (await start(pipelineInput({ canary: false, approval: { mode: 'auto' } }))).result());
     expect(result.outcome).toBe('promoted');
     expect(prod.writes.map((w) => w.action)).toEqual(['promote']);
     expect(prod.state).toMatchObject({ champion: 2, weights: { '2': 100 }, warm: [1] });
@@ -145,7 +138,7 @@ describe('trainingPipeline', () => {
   it('a failing canary step rolls back and the pipeline says rolled_back', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     const fakes = pipelineFakes(prod, { analyseCanaryStep: async (i) => ({ passed: false, reasons: ['canary p99 latency 90.0 ms is above canary.maxP99Ms 50 ms'], metrics: {}, thresholds: {}, percent: i.percent, requests: 50 }) });
-    const result = await withWorkers(env, fakes, async () => (await start(pipelineInput({ approval: { mode: 'auto' } }))).result());
+    const result = await withWorkers(env(), fakes, async () => (await start(pipelineInput({ approval: { mode: 'auto' } }))).result());
     expect(result).toMatchObject({ outcome: 'rolled_back', canary: { decision: 'rollback' } });
     expect(prod.state).toMatchObject({ champion: 1, weights: { '1': 100 } });
   });
@@ -153,9 +146,9 @@ describe('trainingPipeline', () => {
   it('cancelling the pipeline mid-canary leaves the champion at 100%', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     const id = `pipe-${randomUUID()}`;
-    const err = await withWorkers(env, pipelineFakes(prod), async () => {
+    const err = await withWorkers(env(), pipelineFakes(prod), async () => {
       const h = await start(pipelineInput({ approval: { mode: 'auto' }, canary: { steps: [50, 100], stepDuration: T.day === '24h' ? '10m' : '5s' } }), id);
-      const child = env.client.workflow.getHandle(`${id}-canary`);
+      const child = env().client.workflow.getHandle(`${id}-canary`);
       await expect.poll(async () => (await child.query(canaryStatusQuery).catch(() => null))?.weights, { timeout: 30_000 }).toEqual({ '1': 50, '2': 50 });
       await h.cancel();
       return h.result().catch((e: unknown) => e);
@@ -167,9 +160,9 @@ describe('trainingPipeline', () => {
   it('a terminated pipeline still has its canary restore the champion (parent close policy: request cancel)', async () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     const id = `pipe-${randomUUID()}`;
-    await withWorkers(env, pipelineFakes(prod), async () => {
+    await withWorkers(env(), pipelineFakes(prod), async () => {
       const h = await start(pipelineInput({ approval: { mode: 'auto' }, canary: { steps: [50, 100], stepDuration: T.day === '24h' ? '10m' : '5s' } }), id);
-      const child = env.client.workflow.getHandle(`${id}-canary`);
+      const child = env().client.workflow.getHandle(`${id}-canary`);
       await expect.poll(async () => (await child.query(canaryStatusQuery).catch(() => null))?.weights, { timeout: 30_000 }).toEqual({ '1': 50, '2': 50 });
       await h.terminate('operator pulled the plug');
       await expect.poll(async () => (await child.describe()).status.name, { timeout: 30_000 }).toBe('CANCELLED');
@@ -190,7 +183,7 @@ describe('trainingPipeline', () => {
       ['flights', /JSON object/],
     ] as const) {
       const fakes = pipelineFakes(prod);
-      const err = await withWorkers(env, fakes, async () => (await start(bad)).result().catch((e: unknown) => e));
+      const err = await withWorkers(env(), fakes, async () => (await start(bad)).result().catch((e: unknown) => e));
       expect(rootCause(err)).toMatchObject({ type: 'SpecInvalid', nonRetryable: true, message: expect.stringMatching(field) });
       expect(fakes.calls).toEqual([]);
     }
@@ -200,11 +193,11 @@ describe('trainingPipeline', () => {
     const prod = new FakeProduction('m', [1, 2], 1);
     const pasted = { model: 'm', data: { source: '/data/flights.parquet', target: 'late' }, loadTest: false, canary: false, approval: { mode: 'auto' } };
     const id = `pipe-${randomUUID()}`;
-    const result = await withWorkers(env, pipelineFakes(prod), async () => (await start(pasted, id)).result());
+    const result = await withWorkers(env(), pipelineFakes(prod), async () => (await start(pasted, id)).result());
     expect(result).toMatchObject({ outcome: 'promoted', version: 2 });
     expect(result.stages.map((s) => s.name)).toEqual(['validate', 'prepare', 'train', 'evaluate', 'gate', 'register', 'staging', 'approval', 'promote']);
     // the UI lists it by its outcome, not by a "done" shared by every ending
-    const desc = await env.client.workflow.getHandle(id).describe();
+    const desc = await env().client.workflow.getHandle(id).describe();
     expect(desc.searchAttributes.KaizenStage).toEqual(['promoted']);
   });
 
@@ -216,7 +209,7 @@ describe('trainingPipeline', () => {
         throw ApplicationFailure.nonRetryable('loss became NaN at epoch 1; lower train.learningRate', 'TrainingFailed');
       },
     });
-    const err = await withWorkers(env, fakes, async () => (await start(pipelineInput())).result().catch((e: unknown) => e));
+    const err = await withWorkers(env(), fakes, async () => (await start(pipelineInput())).result().catch((e: unknown) => e));
     expect(err).toBeInstanceOf(WorkflowFailedError);
     const failure = (err as WorkflowFailedError).cause as { type?: string; details?: unknown[] };
     expect(failure.type).toBe('TrainingFailed');
@@ -228,7 +221,7 @@ describe('trainingPipeline', () => {
     // a malformed activity result makes the workflow code throw a TypeError
     const fakes = pipelineFakes(prod, { prepareDataset: async () => ({}) as PreparedDataset });
     const id = `pipe-${randomUUID()}`;
-    await withWorkers(env, fakes, async () => {
+    await withWorkers(env(), fakes, async () => {
       const h = await start(pipelineInput(), id);
       await expect
         .poll(async () => {
