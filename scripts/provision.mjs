@@ -41,7 +41,6 @@ export const MINIO_PIN = {
   stamp: 'minio RELEASE.2025-10-15T17-29-55Z 9e49d5e7a648f00e26f2246f4dc28e6b07f8c84a',
 };
 
-const DEFAULT_GOPROXY = 'https://proxy.golang.org';
 const HEARTBEAT_MS = 15_000;
 
 /** The binary cache: KAIZEN_BIN_DIR, else $XDG_CACHE_HOME/kaizen/bin, else ~/.cache/kaizen/bin. */
@@ -67,20 +66,23 @@ export function goVersionAtLeast(v, min = MIN_GO_VERSION) {
   return v.major > min.major || (v.major === min.major && v.minor >= min.minor);
 }
 
-/** First http(s) entry of a GOPROXY list (`,` or `|` separated); `direct`/`off`/file entries are skipped. */
+/**
+ * First http(s) entry of a GOPROXY list (`,` or `|` separated), as `go env GOPROXY` reports it;
+ * `direct`/`off`/file entries are skipped; null when there is none.
+ */
 export function firstHttpsProxy(goproxy) {
   for (const entry of String(goproxy ?? '').split(/[,|]/)) {
     const e = entry.trim().replace(/\/+$/, '');
     if (/^https?:\/\//.test(e)) return e;
   }
-  return DEFAULT_GOPROXY;
+  return null;
 }
 
-/** True when `go` failed because sum.golang.org could not be reached (never for a checksum mismatch). */
+/** True when `go` failed because the checksum database (GOSUMDB) could not be reached (never for a checksum mismatch). */
 export function isChecksumDbUnreachable(stderr) {
   const s = String(stderr);
   if (/checksum mismatch|SECURITY ERROR/.test(s)) return false;
-  return /sum\.golang\.org|verifying module/.test(s);
+  return /verifying module/.test(s);
 }
 
 export function formatDuration(ms) {
@@ -181,14 +183,19 @@ async function minioSource(env, ext, expectedSha) {
     }
   }
   const proxy = firstHttpsProxy(env.GOPROXY ?? goEnv(env, 'GOPROXY'));
+  if (!proxy) {
+    throw new ProvisionError(
+      `minio: GOPROXY (go env GOPROXY) names no https module proxy to fetch ${MINIO_PIN.module}@${MINIO_PIN.pseudoVersion} from, and it is not in the Go module cache`,
+    );
+  }
   return fetchVerified(`${proxy}/${MINIO_PIN.module}/@v/${MINIO_PIN.pseudoVersion}.${ext}`, expectedSha);
 }
 
 /** A file-based GOPROXY holding just the pinned minio version (the public proxy refuses its .info). */
 async function minioFileProxy(env) {
-  const proxy = firstHttpsProxy(env.GOPROXY ?? goEnv(env, 'GOPROXY'));
+  const proxy = firstHttpsProxy(env.GOPROXY ?? goEnv(env, 'GOPROXY')) ?? 'the Go module cache';
   log(
-    `minio: the Go module proxy refuses .info for ${MINIO_PIN.pseudoVersion} and sum.golang.org has no entry for it, so its .zip and .mod come from ${proxy} (or the Go module cache) checked against pinned sha256 sums and are served from a local file GOPROXY; every dependency is still verified by minio's go.sum and the checksum database`,
+    `minio: the Go module proxy refuses .info for ${MINIO_PIN.pseudoVersion} and the checksum database has no entry for it, so its .zip and .mod come from ${proxy} (or the Go module cache) checked against pinned sha256 sums and are served from a local file GOPROXY; every dependency is still verified by minio's go.sum and the checksum database`,
   );
   const [zip, mod] = await Promise.all([
     minioSource(env, 'zip', MINIO_PIN.zipSha256),
@@ -254,19 +261,19 @@ async function build(b, baseEnv, binDir) {
     const env = { ...baseEnv, GOBIN: staging };
     if (b.pin === MINIO_PIN) {
       fileProxy = await minioFileProxy(baseEnv);
-      const upstream = baseEnv.GOPROXY ?? (goEnv(baseEnv, 'GOPROXY') || DEFAULT_GOPROXY);
-      env.GOPROXY = `${pathToFileURL(fileProxy).href},${upstream}`;
+      const upstream = baseEnv.GOPROXY ?? goEnv(baseEnv, 'GOPROXY');
+      env.GOPROXY = [pathToFileURL(fileProxy).href, upstream].filter(Boolean).join(',');
       env.GONOSUMDB = [baseEnv.GONOSUMDB, MINIO_PIN.module].filter(Boolean).join(',');
     }
     log(
       `building ${b.pin.name} ${b.pin.version} (go install ${b.pin.target}); the first build takes several minutes`,
     );
-    let res = await goInstall(b, env);
+    const res = await goInstall(b, env);
+    // nothing is built unverified: without the checksum database the build stops and says so
     if (res.code !== 0 && isChecksumDbUnreachable(res.sumdbHint)) {
-      log(
-        `${b.pin.name}: the Go checksum database (sum.golang.org) cannot be reached; retrying with GOSUMDB=off (modules are still checked against the pinned module's go.sum)`,
+      throw new ProvisionError(
+        `${b.pin.name}: the Go checksum database (go env GOSUMDB) cannot be reached, so its modules cannot be verified; nothing was built. Make it reachable (or point GOSUMDB at a mirror) and run \`npm run provision\` again:\n  ${res.tail.join('\n  ')}`,
       );
-      res = await goInstall(b, { ...env, GOSUMDB: 'off' });
     }
     if (res.code !== 0) {
       throw new ProvisionError(

@@ -48,23 +48,22 @@ describe('go version check', () => {
 
 describe('provision helpers', () => {
   it('takes the first http(s) GOPROXY entry', () => {
-    expect(provision.firstHttpsProxy(undefined)).toBe('https://proxy.golang.org');
-    expect(provision.firstHttpsProxy('https://proxy.golang.org,direct')).toBe('https://proxy.golang.org');
-    expect(provision.firstHttpsProxy('direct')).toBe('https://proxy.golang.org');
-    expect(provision.firstHttpsProxy('file:///x,https://goproxy.corp/|https://proxy.golang.org')).toBe(
-      'https://goproxy.corp',
-    );
+    // the proxy comes from go's own configuration; none is assumed
+    expect(provision.firstHttpsProxy(undefined)).toBeNull();
+    expect(provision.firstHttpsProxy('https://goproxy.corp,direct')).toBe('https://goproxy.corp');
+    expect(provision.firstHttpsProxy('direct')).toBeNull();
+    expect(provision.firstHttpsProxy('file:///x,https://goproxy.corp/|https://mirror.corp')).toBe('https://goproxy.corp');
   });
 
-  it('retries without the checksum database only when it is unreachable', () => {
+  it('tells an unreachable checksum database from a checksum mismatch (which it never hides)', () => {
     expect(
       provision.isChecksumDbUnreachable(
-        'go: github.com/x/y@v1.0.0: verifying module: github.com/x/y@v1.0.0: Get "https://sum.golang.org/lookup/github.com/x/y@v1.0.0": dial tcp: lookup sum.golang.org: no such host',
+        'go: github.com/x/y@v1.0.0: verifying module: github.com/x/y@v1.0.0: Get "https://sumdb.corp/lookup/github.com/x/y@v1.0.0": dial tcp: lookup sumdb.corp: no such host',
       ),
     ).toBe(true);
     expect(
       provision.isChecksumDbUnreachable(
-        'verifying github.com/x/y@v1.0.0: checksum mismatch\n\tdownloaded: h1:a\n\tsum.golang.org: h1:b\n\nSECURITY ERROR',
+        'verifying github.com/x/y@v1.0.0: checksum mismatch\n\tdownloaded: h1:a\n\tsumdb.corp: h1:b\n\nSECURITY ERROR',
       ),
     ).toBe(false);
     expect(provision.isChecksumDbUnreachable('cmd/link: signal: killed')).toBe(false);
