@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { prepareDataset as prepare } from '../src/data/prepare';
 import { resolveRunSpec } from '../src/spec/pipeline-spec';
+import { pathInside } from '../src/storage/paths';
 import type { DataSpec, PipelineSpec, PreparedDataset, TaskKind } from '../src/types';
 import { asActivity, withHeartbeat, type ActivityDeps } from './deps';
 
@@ -32,7 +33,8 @@ export function createDataActivities(deps: ActivityDeps) {
         step({ step: 'reference' });
         const reference = await deps.registry.productionProfile(input.model);
         step({ step: 'preparing' });
-        const workDir = path.join(deps.workDir, 'prepare', input.workflowId);
+        // the workflow id is whatever its starter typed
+        const workDir = pathInside(path.join(deps.workDir, 'prepare'), [input.workflowId], 'workflow id');
         try {
           return await prepare({
             spec: input.data,

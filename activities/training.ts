@@ -4,6 +4,7 @@ import { downloadDataset } from '../src/data/prepare';
 import { BUNDLE_FILE, disposeBundle, serializeBundle } from '../src/ml/bundle';
 import { trainModel as train } from '../src/ml/train';
 import { sha256Hex } from '../src/hashing';
+import { versionHex } from '../src/storage/paths';
 import type { PreparedDataset, TrainedModel, TrainingProgress, TrainSpec } from '../src/types';
 import { asActivity, withHeartbeat, type ActivityDeps } from './deps';
 
@@ -31,7 +32,7 @@ interface CheckpointPointer {
 
 /** Local copy of a prepared dataset, shared by every activity of this worker that needs it. */
 export async function localDataset(deps: ActivityDeps, dataset: PreparedDataset): Promise<string> {
-  const dir = path.join(deps.workDir, 'datasets', dataset.dataVersion.replace(/^sha256:/, ''));
+  const dir = path.join(deps.workDir, 'datasets', versionHex(dataset.dataVersion));
   await downloadDataset(deps.store, dataset.uri, dir);
   return dir;
 }

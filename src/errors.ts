@@ -25,6 +25,8 @@ export const ERROR_CATALOGUE = {
   ArtifactIntegrity: { status: 500, retryable: false, description: 'A stored artifact does not match its recorded sha256.' },
   ProductionChanged: { status: 409, retryable: false, description: 'Production moved under a release action (a rollback or another release); the action changed nothing.' },
   RegistryConflict: { status: 409, retryable: true, description: 'The registry changed during a write; retried.' },
+  UnsafePath: { status: 400, retryable: false, description: 'A name taken from input or stored data (a manifest file, a model name, an id) would leave its directory.' },
+  ConfigInvalid: { status: 500, retryable: false, description: 'A setting is refused: a server off loopback without a strong admin token, or a number that is not one (the variable is named).' },
   InvalidInput: { status: 400, retryable: false, description: 'A prediction request is malformed (the message names the field).' },
   PayloadTooLarge: { status: 413, retryable: false, description: 'Too many instances or too large a body.' },
   Unauthorized: { status: 401, retryable: false, description: 'The admin token is missing or wrong.' },

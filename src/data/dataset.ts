@@ -4,6 +4,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KaizenError } from '../errors';
+import { pathInside } from '../storage/paths';
 import type { ObjectStore } from '../storage/object-store';
 import type {
   DataSpec,
@@ -184,8 +185,16 @@ export async function downloadDataset(store: ObjectStore, uri: string, dir: stri
   if (!manifest)
     throw new KaizenError('DataSourceNotFound', `no prepared dataset at ${uri} (no ${MANIFEST_FILE})`);
   await mkdir(dir, { recursive: true });
+  const known = new Set<string>(DATASET_FILES);
   for (const [name, entry] of Object.entries(manifest.files)) {
-    const file = path.join(dir, name);
+    // the manifest comes from the bucket: only the dataset's own file names, each inside `dir`
+    if (!known.has(name)) {
+      throw new KaizenError(
+        'ArtifactIntegrity',
+        `${uri}${MANIFEST_FILE} lists ${JSON.stringify(name.slice(0, 120))}, which is not a dataset file (${DATASET_FILES.join(', ')})`,
+      );
+    }
+    const file = pathInside(dir, [name], 'dataset file');
     const local = await fileEntry(file).catch(() => null);
     if (local?.sha256 === entry.sha256) continue;
     await store.getFile(`${prefix}${name}`, file);

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { KaizenError } from '../errors';
+import { pathInside } from '../storage/paths';
 import { sha256Hex } from '../hashing';
 import type { ObjectStore } from '../storage/object-store';
 import type {
@@ -77,6 +78,7 @@ import {
   DuckSession,
   engineMessage,
   engineVersion,
+  isSandboxRefusal,
   ident,
   literal,
   toCount,
@@ -209,10 +211,6 @@ async function loadSource(db: DuckSession, source: ResolvedSource, label: string
     return;
   }
   const fileIndex = many ? `, file_index AS ${FILE}` : '';
-  // One thread reads: a table filled by several has row groups cut where each thread's part ended,
-  // and the parquet splits written from it would then differ in bytes from machine to machine.
-  const threads = Number((await db.one(`SELECT current_setting('threads') AS t`))['t']);
-  await db.run('SET threads = 1');
   try {
     await db.run(`CREATE TABLE ${RAW} AS SELECT *${fileIndex} FROM ${readerSql(file, format)}`);
   } catch (err) {
@@ -224,8 +222,6 @@ async function loadSource(db: DuckSession, source: ResolvedSource, label: string
     } catch {
       throw unreadable(err);
     }
-  } finally {
-    await db.run(`SET threads = ${threads}`);
   }
   // a table keeps the files' order, and rowid numbers it
   if (!many) {
@@ -279,6 +275,17 @@ const SQL_ERROR =
   /^(Binder|Parser|Conversion|Out of Range|Invalid Input|Catalog|Not implemented|Invalid type|Type mismatch)/i;
 
 /**
+ * Why a spec expression failed: the engine's message, or, when the sandbox refused a file or an
+ * extension, that a spec's SQL is confined to the source's columns.
+ */
+function expressionProblem(err: unknown): string {
+  if (isSandboxRefusal(err)) {
+    return `it reaches outside the data (${engineMessage(err)}); a spec's SQL may use only the columns of data.source: reading or writing files, loading extensions and changing settings are refused`;
+  }
+  return engineMessage(err);
+}
+
+/**
  * Defines the base relation (source + derive, filtered by where) and checks every expression: bind
  * errors name the expression; `explain` turns a failure of the first scan into one that does.
  */
@@ -309,7 +316,7 @@ async function deriveAndFilter(
     } catch (err) {
       throw new KaizenError(
         'SqlError',
-        `data.derive.${d.name} (${d.expr}) is not valid: ${engineMessage(err)}`,
+        `data.derive.${d.name} (${d.expr}) is not valid: ${expressionProblem(err)}`,
         { field: `data.derive.${d.name}` },
       );
     }
@@ -320,7 +327,7 @@ async function deriveAndFilter(
     try {
       await db.check(filtered);
     } catch (err) {
-      throw new KaizenError('SqlError', `data.where (${spec.where}) is not valid: ${engineMessage(err)}`, {
+      throw new KaizenError('SqlError', `data.where (${spec.where}) is not valid: ${expressionProblem(err)}`, {
         field: 'data.where',
       });
     }
@@ -330,6 +337,12 @@ async function deriveAndFilter(
   // run time: this names the expression at fault
   const explain = async (err: unknown): Promise<KaizenError> => {
     const msg = engineMessage(err);
+    if (isSandboxRefusal(err)) {
+      const what = spec.where ? 'data.where or data.derive' : 'data.derive';
+      return new KaizenError('SqlError', `${what} failed on the data: ${expressionProblem(err)}`, {
+        field: spec.where ? 'data.where' : 'data.derive',
+      });
+    }
     if (!SQL_ERROR.test(msg)) return new KaizenError('DataFormatUnreadable', `cannot read ${file}: ${msg}`);
     // only on this error path: each is a scan
     for (let i = 0; i < derives.length; i++) {
@@ -339,7 +352,7 @@ async function deriveAndFilter(
       } catch (inner) {
         return new KaizenError(
           'SqlError',
-          `data.derive.${d.name} (${d.expr}) failed on the data: ${engineMessage(inner)}`,
+          `data.derive.${d.name} (${d.expr}) failed on the data: ${expressionProblem(inner)}`,
           {
             field: `data.derive.${d.name}`,
           },
@@ -415,6 +428,7 @@ export async function prepareLocal(input: PrepareLocalInput): Promise<PreparedLo
   const db = await DuckSession.open({
     tempDirectory: path.join(input.workDir, '.duckdb-tmp'),
     ...input.duckdb,
+    sandbox: { readFiles: resolved.files.map((f) => f.file), directories: [staging] },
   });
   try {
     const result = await prepareInto(db, staging, spec, input, source, resolved, label);
@@ -797,9 +811,9 @@ async function prepareInto(
   }
 
   // --- files, written while the checks below run ------------------------------------------------
-  // The data keeps the source's row order, so the splits need no ORDER BY. A parallel parquet writer
-  // cuts row groups where its threads' batches end, which would make the bytes depend on the thread
-  // count: each split is written by one thread, on its own connection, while this connection goes on.
+  // The data keeps the source's row order, so the splits need no ORDER BY. Each split is written on
+  // its own connection while this one runs the checks; the session's floor of two threads keeps the
+  // row groups, and so the bytes, the same on every machine (see SessionOptions.threads).
   const stored = [
     ...features.map((f) => storedColumn(f.info, f.kind, f.expr)),
     storedLabel(target, labelExpr, task),
@@ -807,8 +821,6 @@ async function prepareInto(
   const select = stored
     .map((c, i) => `${c.expr} AS ${ident(i < features.length ? features[i]!.name : targetName)}`)
     .join(', ');
-  const threads = Number((await db.one(`SELECT current_setting('threads') AS t`))['t']);
-  await db.run('SET threads = 1');
   const writing = db.runConcurrently(
     SPLITS.map(
       (s) =>
@@ -835,7 +847,6 @@ async function prepareInto(
     return { dup, leaks, reference };
   };
   const [checked, written] = await Promise.allSettled([runChecks(), writing]);
-  await db.run(`SET threads = ${threads}`);
   if (checked.status === 'rejected') throw checked.reason;
   if (written.status === 'rejected') throw written.reason;
   const checks = checked.value;
@@ -1022,7 +1033,7 @@ export async function prepareDataset(input: PrepareDatasetInput): Promise<Prepar
     const info = await store.stat(key, bucket);
     if (!info) throw new KaizenError('DataSourceNotFound', `data source not found: ${uri}`);
     sourceMeta = { etag: info.etag, lastModified: info.lastModified };
-    const local = path.join(input.workDir, 'source', path.basename(key) || 'source');
+    const local = pathInside(path.join(input.workDir, 'source'), [path.basename(key) || 'source'], 'data.source object');
     await store.getFile(key, local, bucket);
     fetchSource = async () => local;
   }

@@ -5,6 +5,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseDurationMs } from '../duration';
 import { KaizenError } from '../errors';
+import { pathInside } from '../storage/paths';
 import { canonicalJson, sha256File, sha256Hex } from '../hashing';
 import type { DataFormat, DataSpec } from '../types';
 import { engineMessage, literal, type DuckSession } from './sql';
@@ -437,9 +438,9 @@ async function resolveRemotePattern(spec: DataSpec, access: SourceAccess): Promi
     ...(o.etag ? { etag: o.etag } : {}),
   }));
   const picked = pickNonEmpty(listed, spec, access, parts.root, parts.glob);
-  // names have no "." or ".." segments (hidden names are skipped), so each stays inside downloadDir
+  // object keys are chosen by whoever writes the bucket: each file must stay inside downloadDir
   const files = await mapLimit(picked.objects, 4, async (o) => {
-    const file = path.join(downloadDir, ...o.name.split('/').filter(Boolean));
+    const file = pathInside(downloadDir, o.name.split('/').filter(Boolean), 'data.source object');
     await store.getFile(`${prefix}${o.name}`, file, bucket);
     const remote: SourceFile['remote'] = { lastModified: o.lastModified };
     if (o.etag) remote.etag = o.etag;

@@ -1,5 +1,7 @@
 // A thin session over one in-memory DuckDB instance: SQL quoting, rows as plain JS values, and
 // engine messages made safe to show (first line only, quoted values masked: they may be data).
+import os from 'node:os';
+import path from 'node:path';
 import { DuckDBInstance, version as duckdbVersion, type DuckDBConnection } from '@duckdb/node-api';
 
 export type Row = Record<string, unknown>;
@@ -40,11 +42,49 @@ function normalise(value: unknown): unknown {
 }
 
 export interface SessionOptions {
+  /**
+   * DuckDB's worker threads; at least 2 (default: the machine's cores). DuckDB's parquet writer cuts
+   * row groups one way on one thread and another on two or more (the same for any number from two
+   * on), so a floor of two keeps a dataset's bytes the same on every machine.
+   */
   threads?: number;
   /** DuckDB memory_limit, e.g. '1GB'. */
   memoryLimit?: string;
   /** Where DuckDB may spill when memory runs short. */
   tempDirectory?: string;
+  /**
+   * File access limited to these paths, then the configuration locked, before any other statement
+   * runs: the SQL a spec carries (data.where, data.derive) can then read no other file (no
+   * read_text('/proc/self/environ')), write nowhere else, load no extension and change no setting.
+   * Once off, DuckDB cannot turn external access back on.
+   */
+  sandbox?: SessionSandbox;
+}
+
+export interface SessionSandbox {
+  /** Files that may be read (the source files). */
+  readFiles: readonly string[];
+  /** Directories whose files may be read and written (the dataset's staging directory). */
+  directories: readonly string[];
+}
+
+/** The threads a session runs with (see SessionOptions.threads). */
+export function sessionThreads(requested?: number): number {
+  return Math.max(2, requested ?? os.availableParallelism());
+}
+
+const listLiteral = (items: readonly string[]): string => `[${items.map((i) => literal(i)).join(', ')}]`;
+
+/** A directory as DuckDB's allowed_directories matches it: absolute, with a trailing separator. */
+const asDirectory = (dir: string): string => {
+  const abs = path.resolve(dir);
+  return abs.endsWith(path.sep) ? abs : `${abs}${path.sep}`;
+};
+
+/** Whether a DuckDB error is the sandbox refusing a file, a directory or an extension. */
+export function isSandboxRefusal(err: unknown): boolean {
+  const text = err instanceof Error ? err.message : String(err);
+  return /Permission Error|disabled by configuration|configuration has been locked/.test(text);
 }
 
 /** KAIZEN_DATA_TRACE=1 prints every statement's duration to stderr (statements hold no data values). */
@@ -71,12 +111,27 @@ export class DuckSession {
   ) {}
 
   static async open(opts: SessionOptions = {}): Promise<DuckSession> {
-    const config: Record<string, string> = {};
-    if (opts.threads) config['threads'] = String(opts.threads);
+    const config: Record<string, string> = { threads: String(sessionThreads(opts.threads)) };
     if (opts.memoryLimit) config['memory_limit'] = opts.memoryLimit;
     if (opts.tempDirectory) config['temp_directory'] = opts.tempDirectory;
     const instance = await DuckDBInstance.create(':memory:', config);
     const connection = await instance.connect();
+    if (opts.sandbox) {
+      const dirs = [...opts.sandbox.directories, ...(opts.tempDirectory ? [opts.tempDirectory] : [])];
+      try {
+        // the order matters: the lists can only be set while external access is on
+        await connection.run(`SET allowed_paths = ${listLiteral(opts.sandbox.readFiles.map((f) => path.resolve(f)))}`);
+        await connection.run(`SET allowed_directories = ${listLiteral(dirs.map(asDirectory))}`);
+        await connection.run('SET autoload_known_extensions = false');
+        await connection.run('SET autoinstall_known_extensions = false');
+        await connection.run('SET enable_external_access = false');
+        await connection.run('SET lock_configuration = true');
+      } catch (err) {
+        connection.closeSync();
+        instance.closeSync();
+        throw err;
+      }
+    }
     return new DuckSession(instance, connection);
   }
 

@@ -7,6 +7,7 @@ import { KaizenError } from '../errors';
 import { readParquetColumns } from '../ml/dataset';
 import type { ModelRegistry } from '../registry/registry';
 import type { ObjectStore } from '../storage/object-store';
+import { versionHex } from '../storage/paths';
 
 export interface LabelledRows {
   rows: Record<string, unknown>[];
@@ -26,7 +27,7 @@ export async function heldOutRows(
 ): Promise<LabelledRows> {
   const version = await registry.resolve(model, ref);
   const dataVersion = version.lineage.dataVersion;
-  const ds = await downloadDataset(store, version.lineage.datasetUri, path.join(cacheDir, dataVersion.replace(/^sha256:/, '')));
+  const ds = await downloadDataset(store, version.lineage.datasetUri, path.join(cacheDir, versionHex(dataVersion)));
   const names = ds.schema.features.map((f) => f.name);
   const target = ds.schema.target;
   const columns = await readParquetColumns(ds.files.test, [...names, target]);

@@ -171,6 +171,21 @@ describe('prepareDataset', () => {
   });
 });
 
+/** A small dataset prepared and published to a fresh in-memory store. */
+async function publishedDataset() {
+  const store = new MemoryStore();
+  const dir = await scratch();
+  const { file } = await makeClassification(dir, { rows: 200 });
+  const prepared = await prepareDataset({
+    spec: dataSpec({ source: file, target: 'label' }),
+    specDir: '/',
+    workDir: path.join(dir, 'w'),
+    store: asStore(store),
+    specHash: 'h',
+  });
+  return { store, dir, prepared };
+}
+
 describe('reading datasets back', () => {
   it('loadDatasetDir and readProfile read what prepareLocal wrote', async () => {
     const dir = await scratch();
@@ -190,16 +205,7 @@ describe('reading datasets back', () => {
   });
 
   it('downloadDataset fetches and checks every file; a corrupted object is an ArtifactIntegrity error', async () => {
-    const store = new MemoryStore();
-    const dir = await scratch();
-    const { file } = await makeClassification(dir, { rows: 200 });
-    const prepared = await prepareDataset({
-      spec: dataSpec({ source: file, target: 'label' }),
-      specDir: '/',
-      workDir: path.join(dir, 'w'),
-      store: asStore(store),
-      specHash: 'h',
-    });
+    const { store, dir, prepared } = await publishedDataset();
     const local = path.join(dir, 'download');
     const loaded = await downloadDataset(asStore(store), prepared.uri, local);
     expect(loaded.schema).toEqual(prepared.schema);
@@ -227,6 +233,27 @@ describe('reading datasets back', () => {
       path.join(dir, 'none'),
     ).catch((e: unknown) => e);
     expect(none).toMatchObject({ type: 'DataSourceNotFound' });
+  });
+
+  it('a manifest in the bucket that names a file outside the dataset is refused before anything is written there', async () => {
+    const { store, dir, prepared } = await publishedDataset();
+    const prefix = store.keyOf(prepared.uri);
+    const manifestKey = `kaizen/${prefix}manifest.json`;
+    const manifest = JSON.parse(store.objects.get(manifestKey)!.toString('utf8')) as {
+      files: Record<string, { sha256: string; size: number }>;
+    };
+    const target = path.join(dir, 'outside.txt');
+    for (const evil of ['../outside.txt', '../../outside.txt', target]) {
+      const forged = { ...manifest, files: { ...manifest.files, [evil]: { sha256: 'f'.repeat(64), size: 7 } } };
+      store.objects.set(manifestKey, Buffer.from(JSON.stringify(forged)));
+      store.objects.set(`kaizen/${prefix}${evil}`, Buffer.from('planted'));
+      const err = await downloadDataset(asStore(store), prepared.uri, path.join(dir, 'download', 'x')).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ type: 'ArtifactIntegrity', message: expect.stringContaining('not a dataset file') });
+      expect((err as KaizenError).retryable).toBe(false);
+      expect(await readFile(target).catch(() => null)).toBeNull();
+    }
   });
 
   it('a complete local dataset directory wins over a second preparation of the same data', async () => {
