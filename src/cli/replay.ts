@@ -41,7 +41,7 @@ export async function replayCommand(cfg: KaizenConfig, model: string, o: ReplayC
         void client.connection.close();
       });
   }
-  const report = await replay({ url: cfg.servers.production, model, data, rate, maxMs, stop: () => done, feedback: o.feedback !== false });
+  const report = await replay({ url: cfg.servers.production, model, data, rate, maxMs, stop: () => done, feedback: o.feedback !== false, feedbackToken: cfg.feedbackToken || cfg.adminToken });
   done = true;
   if (o.untilWorkflow && report.seconds * 1000 >= maxMs) out.info(`stopped after --duration; ${o.untilWorkflow} is still running`);
   else await watcher;

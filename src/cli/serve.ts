@@ -9,7 +9,10 @@ import type { Prediction } from '../ml/bundle';
 import { ModelRegistry } from '../registry/registry';
 import { postPredict } from '../serving/client';
 import { DEFAULT_FALLBACK } from '../serving/fallback';
-import { buildServer, type ServingEnv } from '../serving/server';
+import { checkExposure } from '../serving/auth';
+import { DEFAULT_FEEDBACK_MEMORY } from '../serving/feedback-memory';
+import { DEFAULT_PREDICTION_LOG_BYTES } from '../serving/prediction-log';
+import { buildServer, DEFAULT_TIMEOUTS, type ServerTimeouts, type ServingEnv } from '../serving/server';
 import { createObjectStore } from '../storage/object-store';
 import { CliExit, fmtNum, table, type Output } from './output';
 
@@ -65,6 +68,8 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
   }
 
   const serving = servingSettings(env, process.env);
+  // before anything else: a server reachable from other machines needs real secrets
+  const { warnings } = checkExposure({ host, adminToken: cfg.adminToken, feedbackToken: cfg.feedbackToken, s3: cfg.s3 });
 
   // choose the backend before listening, so the first model load does not pay for it
   if (opts.backend) await selectBackend(opts.backend);
@@ -76,16 +81,27 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
     registry,
     env,
     adminToken: cfg.adminToken,
+    feedbackToken: cfg.feedbackToken,
+    timeouts: serving.timeouts,
+    feedbackMemory: serving.feedbackMemory,
     models: opts.models,
     refreshIntervalMs,
     logger: { level: process.env.KAIZEN_LOG_LEVEL ?? 'info', base: { service: 'kaizen-server', env } },
     fallback: serving.fallback,
     faultInjection: serving.faultInjection,
     ...(serving.predictionLog
-      ? { predictionLog: { sink: store, windowMs: serving.predictionLog.windowMs, sensitiveColumns: serving.predictionLog.sensitiveColumns } }
+      ? {
+          predictionLog: {
+            sink: store,
+            windowMs: serving.predictionLog.windowMs,
+            sensitiveColumns: serving.predictionLog.sensitiveColumns,
+            maxBufferedBytes: serving.predictionLog.maxBufferedBytes,
+          },
+        }
       : {}),
   });
 
+  for (const w of warnings) app.log.warn(w);
   let address: string;
   try {
     address = await app.listen({ port, host });
@@ -134,8 +150,10 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
 
 export interface ServingSettings {
   fallback: { enabled: boolean; iqrMultiplier: number; maxUnseenCategoryShare: number };
-  predictionLog: { windowMs: number; sensitiveColumns: string[] } | null;
+  predictionLog: { windowMs: number; sensitiveColumns: string[]; maxBufferedBytes: number } | null;
   faultInjection: boolean;
+  feedbackMemory: { maxEntries: number; maxBytes: number };
+  timeouts: ServerTimeouts;
 }
 
 function onOff(name: string, raw: string | undefined, dflt: boolean): boolean {
@@ -150,6 +168,30 @@ function positive(name: string, raw: string | undefined, dflt: number, max = Inf
   const x = Number(raw);
   if (!(x > 0 && x <= max)) throw new CliExit(`${name} must be a number above 0${max < Infinity ? ` and at most ${max}` : ''}, got "${raw}"`);
   return x;
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+
+/** A byte size such as 67108864, "64MiB" or "1GB". */
+export function parseBytes(raw: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(raw);
+  const unit = m ? BYTE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) return null;
+  return Math.floor(Number(m[1]) * unit);
+}
+
+function bytesSetting(name: string, raw: string | undefined, dflt: number): number {
+  if (raw === undefined || raw === '') return dflt;
+  const x = parseBytes(raw);
+  if (x === null || x < 1024) throw new CliExit(`${name} must be a size of at least 1KiB such as "64MiB", got "${raw}"`);
+  return x;
+}
+
+function durationSetting(name: string, raw: string | undefined, dflt: number): number {
+  if (raw === undefined || raw === '') return dflt;
+  const ms = parseDurationMs(raw);
+  if (ms === null || !(ms >= 1000)) throw new CliExit(`${name} must be a duration of at least 1s such as "30s", got "${raw}"`);
+  return ms;
 }
 
 /**
@@ -179,8 +221,22 @@ export function servingSettings(env: ServingEnv, vars: NodeJS.ProcessEnv): Servi
         1,
       ),
     },
-    predictionLog: onOff('KAIZEN_PREDICTION_LOG', vars.KAIZEN_PREDICTION_LOG, prod) ? { windowMs, sensitiveColumns } : null,
+    predictionLog: onOff('KAIZEN_PREDICTION_LOG', vars.KAIZEN_PREDICTION_LOG, prod)
+      ? {
+          windowMs,
+          sensitiveColumns,
+          maxBufferedBytes: bytesSetting('KAIZEN_PREDICTION_LOG_BUFFER_BYTES', vars.KAIZEN_PREDICTION_LOG_BUFFER_BYTES, DEFAULT_PREDICTION_LOG_BYTES),
+        }
+      : null,
     faultInjection: onOff('KAIZEN_FAULT_INJECTION', vars.KAIZEN_FAULT_INJECTION, false),
+    feedbackMemory: {
+      maxEntries: Math.floor(positive('KAIZEN_FEEDBACK_MEMORY_ENTRIES', vars.KAIZEN_FEEDBACK_MEMORY_ENTRIES, DEFAULT_FEEDBACK_MEMORY.maxEntries, 10_000_000)),
+      maxBytes: bytesSetting('KAIZEN_FEEDBACK_MEMORY_BYTES', vars.KAIZEN_FEEDBACK_MEMORY_BYTES, DEFAULT_FEEDBACK_MEMORY.maxBytes),
+    },
+    timeouts: {
+      requestMs: durationSetting('KAIZEN_REQUEST_TIMEOUT', vars.KAIZEN_REQUEST_TIMEOUT, DEFAULT_TIMEOUTS.requestMs),
+      keepAliveMs: durationSetting('KAIZEN_KEEP_ALIVE_TIMEOUT', vars.KAIZEN_KEEP_ALIVE_TIMEOUT, DEFAULT_TIMEOUTS.keepAliveMs),
+    },
   };
 }
 

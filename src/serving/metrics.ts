@@ -19,7 +19,11 @@ export interface ServingMetrics {
   fallbacks: Counter<'model' | 'version' | 'reason'>;
   predictionValue: Histogram<'model' | 'version'>;
   batchRows: Histogram<'model' | 'version'>;
-  predictionLogDrops: Counter<'model'>;
+  predictionLogDrops: Counter<'model' | 'reason'>;
+  predictionLogBytes: Gauge;
+  feedbackMemoryBytes: Gauge;
+  feedbackMemoryEntries: Gauge;
+  feedbackEvictions: Counter<'reason'>;
   feedback: Counter<'model' | 'version' | 'result'>;
   routeUnavailable: Gauge<'model' | 'version'>;
 }
@@ -96,8 +100,29 @@ export function createServingMetrics(options: { env: string; defaultMetrics?: bo
     }),
     predictionLogDrops: new Counter({
       name: 'kaizen_prediction_log_dropped_total',
-      help: 'Prediction records not logged (buffer full or object store write failed); requests never wait for the log.',
-      labelNames: ['model'],
+      help: 'Prediction records not logged, by reason: records (the record bound), bytes (the oldest waiting records, past the byte budget), write_failed; requests never wait for the log.',
+      labelNames: ['model', 'reason'],
+      registers: [registry],
+    }),
+    predictionLogBytes: new Gauge({
+      name: 'kaizen_prediction_log_buffered_bytes',
+      help: 'Bytes of prediction records held in memory, waiting or being written (bounded by KAIZEN_PREDICTION_LOG_BUFFER_BYTES).',
+      registers: [registry],
+    }),
+    feedbackMemoryBytes: new Gauge({
+      name: 'kaizen_feedback_memory_bytes',
+      help: 'Bytes of predictions remembered for feedback joins (bounded by KAIZEN_FEEDBACK_MEMORY_BYTES).',
+      registers: [registry],
+    }),
+    feedbackMemoryEntries: new Gauge({
+      name: 'kaizen_feedback_memory_entries',
+      help: 'Predictions remembered for feedback joins (bounded by KAIZEN_FEEDBACK_MEMORY_ENTRIES).',
+      registers: [registry],
+    }),
+    feedbackEvictions: new Counter({
+      name: 'kaizen_feedback_memory_evicted_total',
+      help: 'Predictions forgotten before their feedback came, oldest first, by the bound that pushed them out: entries or bytes.',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     feedback: new Counter({

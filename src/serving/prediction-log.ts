@@ -7,7 +7,6 @@
 // A record is serialised when it is logged, straight into a per-model byte buffer outside the JS
 // heap: the garbage collector never sees the window's records (holding each request's object graph
 // until the window ended cost a fifth of the server's time at 15 000 requests a second).
-import { randomUUID } from 'node:crypto';
 import type { Prediction } from '../ml/bundle';
 
 export interface PredictionRecord {
@@ -40,46 +39,92 @@ export interface PredictionSink {
   put(key: string, body: Buffer | string, opts?: { contentType?: string }): Promise<unknown>;
 }
 
+/** Why records were not logged: the record bound, the byte budget, or a failed write. */
+export type LogDropReason = 'records' | 'bytes' | 'write_failed';
+
+export const DEFAULT_PREDICTION_LOG_BYTES = 64 * 1024 * 1024;
+
 export interface PredictionLogOptions {
   sink: PredictionSink;
   /** One object per model per window (more when `maxPerObject` is reached first). Default 60 000 ms. */
   windowMs?: number;
   /** Records held in memory at most (waiting or being written); more are dropped (and counted). Default 50 000. */
   maxBuffered?: number;
+  /**
+   * Bytes of NDJSON held in memory at most (waiting or being written). Past it the oldest waiting
+   * records go first, a chunk (256 KiB) at a time, and are counted as dropped. Default 64 MiB.
+   */
+  maxBufferedBytes?: number;
   /** A model's records are written early, without waiting for the window's end, once this many wait. Default 10 000. */
   maxPerObject?: number;
   /** Feature columns never written (personal or otherwise sensitive data). */
   sensitiveColumns?: readonly string[];
   /** Distinguishes the objects of several replicas in one window. */
   instanceId: string;
-  onDrop?: (model: string, count: number) => void;
+  onDrop?: (model: string, count: number, reason: LogDropReason) => void;
   onError?: (err: unknown) => void;
   now?: () => number;
 }
 
-/** NDJSON lines appended to byte chunks. */
+/** NDJSON lines appended to byte chunks; the oldest chunk can be dropped to make room. */
 class NdjsonBuffer {
   private static readonly CHUNK = 256 * 1024;
-  private readonly full: Buffer[] = [];
+  private static chunks = 0;
+  private readonly full: { bytes: Buffer; lines: number; id: number }[] = [];
   private chunk: Buffer = Buffer.allocUnsafe(NdjsonBuffer.CHUNK);
+  private chunkId = NdjsonBuffer.chunks++;
   private offset = 0;
+  private chunkLines = 0;
   lines = 0;
+  byteLength = 0;
 
-  append(line: string): void {
+  /** Appends one line; returns the bytes it took. */
+  append(line: string): number {
     // a UTF-8 character takes at most 3 bytes per UTF-16 unit, plus the newline
     const most = line.length * 3 + 1;
     if (this.offset + most > this.chunk.length) {
-      if (this.offset > 0) this.full.push(this.chunk.subarray(0, this.offset));
+      this.seal();
       this.chunk = Buffer.allocUnsafe(Math.max(NdjsonBuffer.CHUNK, most));
-      this.offset = 0;
     }
+    const start = this.offset;
     this.offset += this.chunk.write(line, this.offset);
     this.chunk[this.offset++] = 0x0a;
+    this.chunkLines++;
     this.lines++;
+    this.byteLength += this.offset - start;
+    return this.offset - start;
+  }
+
+  /** Age of the oldest chunk held (lower is older, across every buffer). */
+  oldestChunk(): number {
+    return this.full[0]?.id ?? this.chunkId;
+  }
+
+  /** Drops the oldest chunk's lines; returns how many lines and bytes went. */
+  dropOldest(): { lines: number; bytes: number } {
+    const first = this.full.shift();
+    const dropped = first
+      ? { lines: first.lines, bytes: first.bytes.length }
+      : { lines: this.chunkLines, bytes: this.offset };
+    if (!first) {
+      this.offset = 0;
+      this.chunkLines = 0;
+      this.chunkId = NdjsonBuffer.chunks++;
+    }
+    this.lines -= dropped.lines;
+    this.byteLength -= dropped.bytes;
+    return dropped;
   }
 
   bytes(): Buffer {
-    return Buffer.concat([...this.full, this.chunk.subarray(0, this.offset)]);
+    return Buffer.concat([...this.full.map((f) => f.bytes), this.chunk.subarray(0, this.offset)]);
+  }
+
+  private seal(): void {
+    if (this.offset > 0) this.full.push({ bytes: this.chunk.subarray(0, this.offset), lines: this.chunkLines, id: this.chunkId });
+    this.chunkId = NdjsonBuffer.chunks++;
+    this.offset = 0;
+    this.chunkLines = 0;
   }
 }
 
@@ -88,6 +133,8 @@ export class PredictionLog {
   private lines = new Map<string, NdjsonBuffer>();
   private waiting = 0;
   private inFlight = 0;
+  private waitingBytes = 0;
+  private inFlightBytes = 0;
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private seq = 0;
@@ -95,6 +142,7 @@ export class PredictionLog {
   written = 0;
   private readonly windowMs: number;
   private readonly maxBuffered: number;
+  private readonly maxBytes: number;
   private readonly maxPerObject: number;
   private readonly sensitive: Set<string>;
   private readonly now: () => number;
@@ -107,6 +155,7 @@ export class PredictionLog {
   constructor(private readonly options: PredictionLogOptions) {
     this.windowMs = options.windowMs ?? 60_000;
     this.maxBuffered = options.maxBuffered ?? 50_000;
+    this.maxBytes = options.maxBufferedBytes ?? DEFAULT_PREDICTION_LOG_BYTES;
     this.maxPerObject = Math.max(1, Math.min(options.maxPerObject ?? 10_000, this.maxBuffered));
     this.sensitive = new Set(options.sensitiveColumns ?? []);
     this.now = options.now ?? Date.now;
@@ -124,6 +173,11 @@ export class PredictionLog {
     return this.waiting + this.inFlight;
   }
 
+  /** Bytes waiting or being written. */
+  get bufferedBytes(): number {
+    return this.waitingBytes + this.inFlightBytes;
+  }
+
   /**
    * Buffers one record; never throws, never waits. With `columns` (the model's features) a row
    * keeps only those, so whatever else a client sends is never written; sensitive columns never are.
@@ -131,7 +185,7 @@ export class PredictionLog {
   log(entry: PredictionEntry, columns?: readonly string[]): void {
     if (this.waiting + this.inFlight >= this.maxBuffered) {
       this.dropped++;
-      this.options.onDrop?.(entry.model, 1);
+      this.options.onDrop?.(entry.model, 1, 'records');
       return;
     }
     let rows = '';
@@ -148,9 +202,27 @@ export class PredictionLog {
       buffer = new NdjsonBuffer();
       this.lines.set(entry.model, buffer);
     }
-    buffer.append(line);
+    this.waitingBytes += buffer.append(line);
     this.waiting++;
+    if (this.waitingBytes + this.inFlightBytes > this.maxBytes) this.makeRoom();
     if (buffer.lines >= this.maxPerObject) void this.flush();
+  }
+
+  /** Drops the oldest waiting chunks until the bytes held fit the budget (or nothing waits). */
+  private makeRoom(): void {
+    while (this.waitingBytes + this.inFlightBytes > this.maxBytes && this.waitingBytes > 0) {
+      let oldest: [string, NdjsonBuffer] | null = null;
+      for (const pair of this.lines) {
+        if (pair[1].byteLength > 0 && (!oldest || pair[1].oldestChunk() < oldest[1].oldestChunk())) oldest = pair;
+      }
+      if (!oldest) return;
+      const [model, buffer] = oldest;
+      const { lines, bytes } = buffer.dropOldest();
+      this.waiting -= lines;
+      this.waitingBytes -= bytes;
+      this.dropped += lines;
+      if (lines > 0) this.options.onDrop?.(model, lines, 'bytes');
+    }
   }
 
   private rowJson(row: Record<string, unknown>, columns?: readonly string[]): string {
@@ -223,12 +295,15 @@ export class PredictionLog {
     if (this.waiting === 0) return;
     this.lines = new Map();
     const count = this.waiting;
+    const bytes = this.waitingBytes;
     this.inFlight += count;
+    this.inFlightBytes += bytes;
     this.waiting = 0;
+    this.waitingBytes = 0;
     const at = this.now();
     try {
       await Promise.all(
-        [...byModel].map(async ([model, buffer]) => {
+        [...byModel].filter(([, buffer]) => buffer.lines > 0).map(async ([model, buffer]) => {
           try {
             await this.options.sink.put(this.keyFor(model, at), buffer.bytes(), {
               contentType: 'application/x-ndjson',
@@ -236,70 +311,14 @@ export class PredictionLog {
             this.written += buffer.lines;
           } catch (err) {
             this.dropped += buffer.lines;
-            this.options.onDrop?.(model, buffer.lines);
+            this.options.onDrop?.(model, buffer.lines, 'write_failed');
             this.options.onError?.(err);
           }
         }),
       );
     } finally {
       this.inFlight -= count;
+      this.inFlightBytes -= bytes;
     }
-  }
-}
-
-interface Remembered {
-  model: string;
-  version: number;
-  predictions: Prediction[];
-}
-
-/**
- * The latest predictions (a ring of `max`), for joining feedback; each is joined once. The request
- * id names its slot: a per-server random prefix in UUID form, then the request's sequence number
- * in 12 hex digits. Ids are unique, not secret.
- */
-export class RecentPredictions {
-  private readonly prefix = randomUUID().slice(0, 23);
-  private next = 0;
-  private readonly seqs: Float64Array;
-  private readonly versions: Float64Array;
-  private readonly models: (string | undefined)[];
-  private readonly predictions: (string | undefined)[];
-
-  constructor(private readonly max = 100_000) {
-    this.seqs = new Float64Array(max).fill(-1);
-    this.versions = new Float64Array(max);
-    this.models = new Array<string | undefined>(max);
-    this.predictions = new Array<string | undefined>(max);
-  }
-
-  /** Remembers a request's predictions (as JSON); returns its new request id. */
-  remember(model: string, version: number, predictionsJson: string): string {
-    const seq = this.next++;
-    const slot = seq % this.max;
-    this.seqs[slot] = seq;
-    this.versions[slot] = version;
-    this.models[slot] = model;
-    this.predictions[slot] = predictionsJson;
-    return `${this.prefix}-${seq.toString(16).padStart(12, '0')}`;
-  }
-
-  /** Takes the entry out: feedback is joined once per request. */
-  take(id: string): Remembered | undefined {
-    if (id.length !== 36 || !id.startsWith(this.prefix) || id[23] !== '-') return undefined;
-    const tail = id.slice(24);
-    if (!/^[0-9a-f]{12}$/.test(tail)) return undefined;
-    const seq = Number.parseInt(tail, 16);
-    const slot = seq % this.max;
-    if (this.seqs[slot] !== seq) return undefined;
-    const entry = {
-      model: this.models[slot]!,
-      version: this.versions[slot]!,
-      predictions: JSON.parse(this.predictions[slot]!) as Prediction[],
-    };
-    this.seqs[slot] = -1;
-    this.models[slot] = undefined;
-    this.predictions[slot] = undefined;
-    return entry;
   }
 }

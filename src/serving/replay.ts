@@ -55,6 +55,8 @@ export interface ReplayOptions {
   maxMs: number;
   /** Send the true label after each prediction. Default true. */
   feedback?: boolean;
+  /** Bearer token for the feedback (KAIZEN_FEEDBACK_TOKEN, or the admin token). */
+  feedbackToken: string;
 }
 
 export interface ReplayReport {
@@ -112,7 +114,7 @@ export async function replay(o: ReplayOptions): Promise<ReplayReport> {
     if (o.feedback === false) continue;
     const fb = await fetch(`${base}/v1/models/${encodeURIComponent(o.model)}/feedback`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${o.feedbackToken}` },
       body: JSON.stringify({ request_id: body.request_id, label }),
       signal: AbortSignal.timeout(5000),
     }).catch(() => null);

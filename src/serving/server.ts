@@ -6,7 +6,8 @@
 //   GET  /healthz  /readyz  /metrics
 //   GET  /admin/models   POST /admin/models/<model>/reload   (Authorization: Bearer <admin token>)
 //   GET|PUT /admin/models/<model>/routing   traffic split among versions (kept in the registry)
-//   POST /v1/models/<model>:feedback (or /feedback)   ground truth for a logged prediction
+//   POST /v1/models/<model>:feedback (or /feedback)   ground truth for a logged prediction, once per
+//        request id (Authorization: Bearer <feedback token or admin token>)
 //   GET|PUT|DELETE /admin/models/<model>/faults   injected errors / latency (only with faultInjection)
 //
 // A predict body may carry `"key"` (or the header `x-kaizen-key`): requests with one key always go
@@ -29,7 +30,8 @@ import { ModelHost, type ModelSource, type ServedModel } from './model-host';
 import { DEFAULT_MICRO_BATCHING, MicroBatcher, type MicroBatchingOptions } from './batcher';
 import { DEFAULT_FALLBACK, outOfProfile, type FallbackOptions } from './fallback';
 import { FaultInjector } from './faults';
-import { PredictionLog, RecentPredictions, type PredictionLogOptions } from './prediction-log';
+import { FeedbackMemory, type FeedbackMemoryOptions } from './feedback-memory';
+import { PredictionLog, type PredictionLogOptions } from './prediction-log';
 import { LiveMetrics, parseWindow, predictionScalar } from './live-metrics';
 import { routingKeyOf } from './routing';
 import {
@@ -55,6 +57,10 @@ export interface ServerDeps {
   env: ServingEnv;
   /** KAIZEN_ADMIN_TOKEN; empty disables the admin API. */
   adminToken: string;
+  /** KAIZEN_FEEDBACK_TOKEN: feedback takes it or the admin token; empty: only the admin token. */
+  feedbackToken?: string;
+  /** Connection timeouts (slow clients cannot hold a connection forever). */
+  timeouts?: Partial<ServerTimeouts>;
   /** Models loaded at start (readiness waits for them); any other is loaded on its first request. */
   models?: string[];
   limits?: Partial<ServingLimits>;
@@ -80,13 +86,22 @@ export interface ServerDeps {
    * nothing is logged; feedback still joins predictions held in memory.
    */
   predictionLog?: Omit<PredictionLogOptions, 'instanceId' | 'onDrop' | 'onError'> & { instanceId?: string };
-  /** Predictions remembered for feedback joins. Default 100 000. */
-  feedbackMemory?: number;
+  /** Predictions remembered for feedback joins: at most so many, and so many bytes (see feedback-memory.ts). */
+  feedbackMemory?: Omit<FeedbackMemoryOptions, 'onEvict'>;
   /** How far back GET /admin/models/<model>/metrics can look, in seconds. Default 600. */
   liveMetricsRetentionSeconds?: number;
   /** Serve /admin/models/<model>/faults (rehearsing a bad release). Off by default. */
   faultInjection?: boolean;
 }
+
+export interface ServerTimeouts {
+  /** A request must arrive whole within this (headers and body). Default 30 s. */
+  requestMs: number;
+  /** An idle keep-alive connection is closed after this. Default 72 s (longer than common load balancers' idle timeouts). */
+  keepAliveMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: ServerTimeouts = { requestMs: 30_000, keepAliveMs: 72_000 };
 
 /** What a predict request did, for its metrics once the response is sent. */
 interface Answered {
@@ -166,9 +181,17 @@ export function modelInfo(m: ServedModel, alias: string): ModelInfo {
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const limits: ServingLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const alias = deps.alias ?? deps.env;
+  const timeouts: ServerTimeouts = { ...DEFAULT_TIMEOUTS, ...deps.timeouts };
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: limits.bodyLimitBytes,
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    // Node checks the request timeout on a timer: often enough that a slow client is cut off near it
+    http: {
+      headersTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: Math.max(250, Math.min(5000, timeouts.requestMs / 4)),
+    },
     logController: new LogController({ disableRequestLogging: !deps.requestLogging }),
     // fastify's own 503 while closing has another body shape; the hooks below answer instead
     return503OnClosing: false,
@@ -184,16 +207,24 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     fallback: { ...DEFAULT_FALLBACK, enabled: false, ...deps.fallback },
   });
   const checkAdmin = bearerTokenChecker(deps.adminToken);
+  // feedback decides canaries and experiments: only a label source holding a token may send it
+  const checkFeedback = bearerTokenChecker(
+    [deps.adminToken, deps.feedbackToken ?? ''],
+    'KAIZEN_FEEDBACK_TOKEN or KAIZEN_ADMIN_TOKEN',
+  );
   // the version that answered a predict request, for its metrics labels
   app.decorateRequest('kaizenAnswered', null);
   const live = new LiveMetrics({ retentionSeconds: deps.liveMetricsRetentionSeconds });
-  const recent = new RecentPredictions(deps.feedbackMemory);
+  const recent = new FeedbackMemory({
+    ...deps.feedbackMemory,
+    onEvict: (reason, n) => metrics.feedbackEvictions.inc({ reason }, n),
+  });
   const faults = new FaultInjector();
   const predictionLog = deps.predictionLog
     ? new PredictionLog({
         ...deps.predictionLog,
         instanceId: deps.predictionLog.instanceId ?? randomUUID().slice(0, 8),
-        onDrop: (model, n) => metrics.predictionLogDrops.inc({ model }, n),
+        onDrop: (model, n, reason) => metrics.predictionLogDrops.inc({ model, reason }, n),
         onError: (err) => app.log.warn({ err }, 'prediction log write failed; records dropped'),
       })
     : null;
@@ -322,6 +353,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
 
   app.get('/metrics', async (_request, reply) => {
+    metrics.feedbackMemoryBytes.set(recent.bytes);
+    metrics.feedbackMemoryEntries.set(recent.entries);
+    metrics.predictionLogBytes.set(predictionLog?.bufferedBytes ?? 0);
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
   });
@@ -531,8 +565,18 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     });
     return { request_id: body.request_id, model: name, model_version: entry.version, results };
   };
-  app.post('/v1/models/:model(^[^:/]+)::feedback', feedbackHandler);
-  app.post('/v1/models/:model/feedback', feedbackHandler);
+  const feedbackRoute = {
+    onRequest: (request: FastifyRequest, _reply: unknown, done: (err?: Error) => void) => {
+      try {
+        checkFeedback(request.headers.authorization);
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  };
+  app.post('/v1/models/:model(^[^:/]+)::feedback', feedbackRoute, feedbackHandler);
+  app.post('/v1/models/:model/feedback', feedbackRoute, feedbackHandler);
 
   void app.register(
     async (admin) => {

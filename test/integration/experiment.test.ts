@@ -72,7 +72,7 @@ describe('champion/challenger experiment (real stack, live traffic and feedback)
       seen.set(body.model_version, (seen.get(body.model_version) ?? 0) + 1);
       const fb = await fetch(`${url}/v1/models/${MODEL}/feedback`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${testConfig().adminToken}` },
         body: JSON.stringify({ request_id: body.request_id, label: row.y }),
       });
       expect(fb.status).toBe(200);

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { promote } from '../../helpers/production';
 import {
   PredictionLog,
-  RecentPredictions,
   type PredictionEntry,
   type PredictionRecord,
 } from '../../../src/serving/prediction-log';
@@ -86,6 +85,42 @@ describe('PredictionLog', () => {
     expect(log.written).toBe(1);
   });
 
+  it('holds at most its byte budget: past it the oldest waiting records go first, counted, and the newest are written', async () => {
+    const store = new MemoryStore();
+    const drops: { model: string; n: number; reason: string }[] = [];
+    const budget = 1024 * 1024;
+    const log = new PredictionLog({
+      sink: store.asObjectStore(),
+      maxBufferedBytes: budget,
+      maxPerObject: 1_000_000,
+      maxBuffered: 1_000_000,
+      instanceId: 'i',
+      onDrop: (model, n, reason) => drops.push({ model, n, reason }),
+    });
+    // requests of 1,000 rows: about 20 KB of NDJSON each, 10 MB in all, ten times the budget
+    const rows = Array.from({ length: 1000 }, (_, k) => ({ distance: k, origin: 'ORD' }));
+    let peak = 0;
+    for (let i = 0; i < 500; i++) {
+      log.log({ ...entry(i, i % 2 ? 'a' : 'b'), instances: rows });
+      peak = Math.max(peak, log.bufferedBytes);
+    }
+    expect(peak).toBeLessThanOrEqual(budget);
+    expect(log.bufferedBytes).toBeGreaterThan(budget / 2);
+    expect(log.dropped).toBeGreaterThan(400);
+    expect(drops.every((d) => d.reason === 'bytes')).toBe(true);
+    expect(drops.reduce((a, d) => a + d.n, 0)).toBe(log.dropped);
+    await log.stop();
+    expect(log.bufferedBytes).toBe(0);
+    // what was written is the newest requests, whole lines only
+    const ids = [...store.objects.values()].flatMap((o) =>
+      o.body.toString().trim().split('\n').map((l) => (JSON.parse(l) as PredictionRecord).request_id),
+    );
+    expect(ids.length + log.dropped).toBe(500);
+    expect(ids).toContain('r499');
+    expect(ids).toContain('r498');
+    expect(ids).not.toContain('r0');
+  });
+
   it('keeps only the model features given, in their order, and writes early once maxPerObject wait', async () => {
     const store = new MemoryStore();
     const log = new PredictionLog({
@@ -125,23 +160,6 @@ describe('PredictionLog', () => {
     const kept = columns.filter((c) => c !== 's');
     expect(line).toContain(`"instances":[${rows.map((r) => JSON.stringify(r, kept)).join(',')}]`);
     expect(JSON.parse(line).instances[0]).not.toHaveProperty('s');
-  });
-
-  it('remembers a bounded number of predictions for feedback, each joined once', () => {
-    const recent = new RecentPredictions(2);
-    const ids = [1, 2, 3].map((i) => recent.remember('m', i, JSON.stringify([{ value: i }])));
-    expect(new Set(ids).size).toBe(3);
-    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    expect(recent.take(ids[0]!)).toBeUndefined();
-    expect(recent.take(ids[2]!)).toEqual({ model: 'm', version: 3, predictions: [{ value: 3 }] });
-    expect(recent.take(ids[2]!)).toBeUndefined();
-    // another server's ids, and anything not an id, join nothing
-    const other = new RecentPredictions(2);
-    expect(recent.take(other.remember('m', 1, '[]'))).toBeUndefined();
-    for (const bad of ['', 'x', `${ids[1]!.slice(0, 24)}zzzzzzzzzzzz`, `${ids[1]}0`]) {
-      expect(recent.take(bad)).toBeUndefined();
-    }
-    expect(recent.take(ids[1]!)).toBeDefined();
   });
 });
 
@@ -189,6 +207,7 @@ describe('prediction log and feedback in the server', () => {
           method: 'POST',
           // both spellings of the endpoint
           url: i % 2 === 0 ? '/v1/models/m:feedback' : '/v1/models/m/feedback',
+          headers: { authorization: 'Bearer tok' },
           payload: { request_id: r.request_id, label: truth },
         });
         expect(fb.statusCode, fb.body).toBe(200);
@@ -202,6 +221,7 @@ describe('prediction log and feedback in the server', () => {
       const again = await app.inject({
         method: 'POST',
         url: '/v1/models/m:feedback',
+        headers: { authorization: 'Bearer tok' },
         payload: { request_id: responses[0]!.request_id, label: 'true' },
       });
       expect(again.statusCode).toBe(400);
@@ -209,6 +229,7 @@ describe('prediction log and feedback in the server', () => {
       const bad = await app.inject({
         method: 'POST',
         url: '/v1/models/m:feedback',
+        headers: { authorization: 'Bearer tok' },
         payload: { request_id: 'x' },
       });
       expect(bad.json().error.message).toMatch(/^label: expected/);
