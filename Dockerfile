@@ -7,7 +7,7 @@ COPY --from=go /usr/local/go /usr/local/go
 ENV PATH=/usr/local/go/bin:$PATH KAIZEN_BIN_DIR=/opt/kaizen/bin
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm install --omit=dev
+RUN npm ci --omit=dev
 COPY scripts/provision.mjs scripts/provision.mjs
 RUN node scripts/provision.mjs
 COPY . .

@@ -250,7 +250,10 @@ function goInstall(build, env) {
   });
 }
 
-async function build(b, baseEnv, binDir) {
+/** The flag that lets a user build without the checksum database, knowingly (never the default). */
+export const ALLOW_UNVERIFIED_FLAG = '--allow-unverified';
+
+async function build(b, baseEnv, binDir, { allowUnverified = false } = {}) {
   const started = Date.now();
   b.started = started;
   const staging = path.join(binDir, `.build-${b.pin.name}-${process.pid}`);
@@ -268,12 +271,19 @@ async function build(b, baseEnv, binDir) {
     log(
       `building ${b.pin.name} ${b.pin.version} (go install ${b.pin.target}); the first build takes several minutes`,
     );
-    const res = await goInstall(b, env);
-    // nothing is built unverified: without the checksum database the build stops and says so
+    let res = await goInstall(b, env);
+    // nothing is built unverified unless the user says so: without the checksum database the build
+    // stops and says what to do
     if (res.code !== 0 && isChecksumDbUnreachable(res.sumdbHint)) {
-      throw new ProvisionError(
-        `${b.pin.name}: the Go checksum database (go env GOSUMDB) cannot be reached, so its modules cannot be verified; nothing was built. Make it reachable (or point GOSUMDB at a mirror) and run \`npm run provision\` again:\n  ${res.tail.join('\n  ')}`,
+      if (!allowUnverified) {
+        throw new ProvisionError(
+          `${b.pin.name}: the Go checksum database (go env GOSUMDB) cannot be reached, so its modules cannot be verified; nothing was built. Make it reachable (or point GOSUMDB at a mirror) and run \`npm run provision\` again; to build without verification, knowingly, run \`npm run provision -- ${ALLOW_UNVERIFIED_FLAG}\`:\n  ${res.tail.join('\n  ')}`,
+        );
+      }
+      log(
+        `WARNING: ${b.pin.name}: the Go checksum database cannot be reached and ${ALLOW_UNVERIFIED_FLAG} was given: building with GOSUMDB=off, so the modules downloaded now are NOT verified against the checksum database (go.sum still pins what it lists)`,
       );
+      res = await goInstall(b, { ...env, GOSUMDB: 'off' });
     }
     if (res.code !== 0) {
       throw new ProvisionError(
@@ -296,6 +306,9 @@ async function build(b, baseEnv, binDir) {
 export async function main(argv = process.argv.slice(2), env = process.env) {
   const t0 = Date.now();
   const force = argv.includes('--force');
+  const allowUnverified = argv.includes(ALLOW_UNVERIFIED_FLAG);
+  const unknown = argv.filter((a) => a !== '--force' && a !== ALLOW_UNVERIFIED_FLAG);
+  if (unknown.length > 0) throw new ProvisionError(`unknown option ${unknown.join(' ')} (options: --force, ${ALLOW_UNVERIFIED_FLAG})`);
   const binDir = defaultBinDir(env);
   const todo = [];
   for (const [pin, override] of [
@@ -334,7 +347,7 @@ export async function main(argv = process.argv.slice(2), env = process.env) {
     }
   }, HEARTBEAT_MS);
   try {
-    const results = await Promise.allSettled(todo.map((b) => build(b, env, binDir)));
+    const results = await Promise.allSettled(todo.map((b) => build(b, env, binDir, { allowUnverified })));
     const failed = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
     if (failed.length === 1) throw failed[0];
     if (failed.length > 1) throw new ProvisionError(failed.map((e) => e.message).join('\nprovision: '));

@@ -22,9 +22,9 @@ describe('README stays true', () => {
   });
 
   it('keeps the two set-up commands and .ci/run in step', () => {
-    expect(readme).toContain('npm install && npm run demo');
-    expect(readme).toContain('npm install && npm test');
+    expect(readme).toContain('npm ci && npm run demo');
+    expect(readme).toContain('npm ci && npm test');
     const ci = readFileSync(path.resolve(import.meta.dirname, '../../.ci/run'), 'utf8');
-    expect(ci).toMatch(/^npm install && npm test$/m);
+    expect(ci).toMatch(/^npm ci && npm test$/m);
   });
 });

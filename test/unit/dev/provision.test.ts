@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -90,9 +91,9 @@ describe('scripts/provision.mjs', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function run(env: NodeJS.ProcessEnv) {
+  function run(env: NodeJS.ProcessEnv, args: string[] = []) {
     const t0 = Date.now();
-    const res = spawnSync(process.execPath, [SCRIPT], { env: { HOME: dir, ...env }, encoding: 'utf8' });
+    const res = spawnSync(process.execPath, [SCRIPT, ...args], { env: { HOME: dir, ...env }, encoding: 'utf8' });
     return { ...res, ms: Date.now() - t0 };
   }
 
@@ -146,6 +147,40 @@ describe('scripts/provision.mjs', () => {
     expect(lines[0]).toContain('go1.22.4');
     expect(lines[0]).toContain('KAIZEN_TEMPORAL_BIN and KAIZEN_MINIO_BIN');
     expect(lines[0]).toContain('docker compose up');
+  });
+
+  it('never builds unverified by itself: an unreachable checksum database stops the build unless --allow-unverified is given', async () => {
+    // a go that builds only with GOSUMDB=off, failing like an unreachable checksum database otherwise
+    const fake = path.join(dir, 'sumdb-down');
+    await mkdir(fake);
+    await writeFile(
+      path.join(fake, 'go'),
+      [
+        '#!/bin/sh',
+        'case "$1" in',
+        '  version) echo "go version go1.25.3 linux/amd64" ;;',
+        '  env) echo "" ;;',
+        '  install)',
+        '    if [ "$GOSUMDB" = "off" ]; then printf "#!/bin/sh\\n" > "$GOBIN/temporal"; chmod +x "$GOBIN/temporal"; exit 0; fi',
+        '    echo "go: go.temporal.io/x@v1.0.0: verifying module: go.temporal.io/x@v1.0.0: Get \\"https://sumdb.invalid/lookup\\": dial tcp: no such host" >&2; exit 1 ;;',
+        'esac',
+        '',
+      ].join('\n'),
+    );
+    await chmod(path.join(fake, 'go'), 0o755);
+    const given = path.join(dir, 'given-minio');
+    await writeFile(given, '#!/bin/sh\n');
+    await chmod(given, 0o755);
+    const env = { PATH: `${fake}:/usr/bin:/bin`, KAIZEN_BIN_DIR: path.join(dir, 'unverified'), KAIZEN_MINIO_BIN: given };
+    const refused = run(env);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toMatch(/checksum database \(go env GOSUMDB\) cannot be reached.*nothing was built.*npm run provision -- --allow-unverified/s);
+    expect(existsSync(path.join(dir, 'unverified', 'temporal'))).toBe(false);
+    const allowed = run(env, ['--allow-unverified']);
+    expect(allowed.status, allowed.stderr).toBe(0);
+    expect(allowed.stdout).toMatch(/WARNING: temporal: .*GOSUMDB=off.*NOT verified/);
+    expect(existsSync(path.join(dir, 'unverified', 'temporal'))).toBe(true);
+    expect(run(env, ['--insecure']).stderr).toMatch(/unknown option --insecure/);
   });
 
   it('explains in one line what to install when go is missing', async () => {
