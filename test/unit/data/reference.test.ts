@@ -54,6 +54,30 @@ describe('against a reference profile', () => {
     expect(kinds(again.validation.findings, 'out_of_range')).toEqual([]);
   });
 
+  it('a training set with 30% of its labels flipped is blocked by the label-shift check against the production reference, with the default thresholds', async () => {
+    const january = await prepareLocal({ spec: flights(1), specDir: '/', workDir: await scratch() });
+    // the same January flights, 30% of them (a fixed, hashed choice) with the label inverted
+    const flipped = dataSpec({
+      source: path.join(VEGA, 'flights-5k.json'),
+      where: 'month(CAST(date AS TIMESTAMP)) = 1',
+      derive: {
+        late: "CASE WHEN hash(date, origin, destination, delay) % 10 < 3 THEN NOT (delay > 15) ELSE delay > 15 END",
+        hour: 'hour(CAST(date AS TIMESTAMP))',
+      },
+      target: 'late',
+      exclude: ['delay', 'date'],
+    });
+    const poisoned = await prepareLocal({ spec: flipped, specDir: '/', workDir: await scratch(), reference: january.profile });
+    const shift = kinds(poisoned.validation.findings, 'label_shift');
+    expect(shift).toEqual([expect.objectContaining({ severity: 'error' })]);
+    expect(shift[0]!.message).toMatch(/label "true" moved from 0\.1\d* to 0\.3\d*/);
+    expect(poisoned.validation.metrics['labelShift']).toBeGreaterThan(0.15);
+    expect(poisoned.validation.passed).toBe(false);
+    // without the flip, the same spec against the same reference passes the check
+    const clean = await prepareLocal({ spec: flights(1), specDir: '/', workDir: await scratch(), reference: january.profile });
+    expect(kinds(clean.validation.findings, 'label_shift')).toEqual([]);
+  });
+
   it('out-of-range numerics and unseen categories: warnings below the threshold, errors above', async () => {
     const dir = await scratch();
     const r = rng(9);
