@@ -73,42 +73,40 @@ export class ModelRegistry {
 
   /**
    * Registers a new version. Idempotent per training workflow run: a retried call returns the version
-   * the first call created. The artifact is copied under models/<model>/<version>/ and verified.
+   * the first call created. The artifact is copied, verified, to its content-addressed key
+   * models/<model>/<sha256>/ first, and only then does the registry document name it: a crash or an
+   * outage between the two leaves at most an unreferenced copy, never a version without its artifact.
    */
   async register(model: string, input: NewVersion): Promise<ModelVersion> {
     const workflowId = input.lineage.workflowId;
     const { sourceArtifactUri, artifactFile, ...rest } = input;
-    const version = await this.update(model, (doc) => {
+    const artifactUri = await this.ensureArtifact(model, input.artifactSha256, artifactFile, sourceArtifactUri);
+    return this.update(model, (doc) => {
       // per run: a workflow id can be used again once its run closed (a drift retrain is keyed by model)
       const existing = doc.versions.find((v) => v.lineage.workflowId === workflowId && v.lineage.runId === input.lineage.runId);
       if (existing) return { write: false, value: existing };
       const n = doc.versions.reduce((m, v) => Math.max(m, v.version), 0) + 1;
-      const entry: ModelVersion = {
-        ...rest,
-        version: n,
-        createdAt: this.now().toISOString(),
-        artifactUri: this.store.uri(`models/${model}/${n}/${artifactFile}`),
-      };
+      const entry: ModelVersion = { ...rest, version: n, createdAt: this.now().toISOString(), artifactUri };
       doc.versions.push(entry);
       return { write: true, value: entry };
     });
-    await this.ensureArtifact(version, sourceArtifactUri);
-    return version;
   }
 
-  private async ensureArtifact(version: ModelVersion, sourceUri: string): Promise<void> {
-    const key = this.store.keyOf(version.artifactUri);
+  /** Copies a trained artifact to models/<model>/<sha256>/<file> (once: the same bytes, the same key) and returns its URI. */
+  private async ensureArtifact(model: string, sha256: string, file: string, sourceUri: string): Promise<string> {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new KaizenError('ArtifactIntegrity', `artifact sha256 ${JSON.stringify(sha256.slice(0, 80))} is not 64 hex digits`);
+    const key = `models/${model}/${sha256}/${file}`;
+    const uri = this.store.uri(key);
     // a retried registration finds the copy of the first attempt: check it rather than copy again
-    if (await this.store.stat(key)) {
-      await this.loadArtifact(version);
-      return;
-    }
+    const stored = await this.store.getBuffer(key);
+    if (stored && sha256Hex(stored) === sha256) return uri;
     const bytes = await this.store.getBuffer(this.store.keyOf(sourceUri));
     if (!bytes) throw new KaizenError('ModelNotFound', `trained artifact ${sourceUri} is missing`);
-    if (sha256Hex(bytes) !== version.artifactSha256) {
+    if (sha256Hex(bytes) !== sha256) {
       throw new KaizenError('ArtifactIntegrity', `trained artifact ${sourceUri} does not match its sha256`);
     }
     await this.store.put(key, bytes);
+    return uri;
   }
 
   /** Downloads a version's artifact and refuses it unless its sha256 matches the registry. */

@@ -65,3 +65,11 @@ export function smallFlightsSpec(model: string, overrides: Record<string, unknow
     ...overrides,
   };
 }
+
+/** Training long enough (several seconds an epoch on 2 cores) that a crash or an outage lands inside it. */
+export function slowTrainingSpec(model: string): Record<string, unknown> {
+  const base = smallFlightsSpec(model, {
+    train: { hiddenUnits: [32], epochs: 6, batchSize: 256, learningRate: 0.003, seed: 11, patience: 10, heartbeatEveryBatches: 20 },
+  });
+  return { ...base, data: { ...(base.data as object), where: "date < TIMESTAMP '2001-02-01'", sample: 60_000 } };
+}

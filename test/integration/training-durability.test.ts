@@ -7,18 +7,8 @@ import { loadPipelineSpec } from '../../src/spec/pipeline-spec';
 import { createObjectStore } from '../../src/storage/object-store';
 import { TASK_QUEUES, type PipelineResult } from '../../src/types';
 import { statusWithProgress } from '../../src/cli/pipeline';
-import { smallFlightsSpec, writeSpec } from '../helpers/cli';
+import { slowTrainingSpec, writeSpec } from '../helpers/cli';
 import { testConfig, testStackOptions } from '../helpers/stack-env';
-
-// Enough data and epochs that training takes several seconds on 2 cores.
-const longer = {
-  train: { hiddenUnits: [32], epochs: 6, batchSize: 256, learningRate: 0.003, seed: 11, patience: 10, heartbeatEveryBatches: 20 },
-};
-
-function longerSpec(model: string): Record<string, unknown> {
-  const base = smallFlightsSpec(model, longer);
-  return { ...base, data: { ...(base.data as object), where: "date < TIMESTAMP '2001-02-01'", sample: 60_000 } };
-}
 
 describe('durable training (real worker processes)', () => {
   let client: Client;
@@ -31,7 +21,7 @@ describe('durable training (real worker processes)', () => {
   afterAll(async () => client?.connection.close());
 
   async function start(model: string, id: string) {
-    const { spec, specHash } = await loadPipelineSpec(writeSpec(longerSpec(model)));
+    const { spec, specHash } = await loadPipelineSpec(writeSpec(slowTrainingSpec(model)));
     return client.workflow.start('trainingPipeline', { taskQueue: TASK_QUEUES.pipeline, workflowId: id, args: [{ spec, specHash }] });
   }
 

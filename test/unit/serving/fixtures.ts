@@ -9,7 +9,7 @@ import { sha256Hex } from '../../../src/hashing';
 import { selectBackend } from '../../../src/ml/backend';
 import { disposeBundle, serializeBundle } from '../../../src/ml/bundle';
 import { trainModel } from '../../../src/ml/train';
-import { ModelRegistry } from '../../../src/registry/registry';
+import { ModelRegistry, type NewVersion } from '../../../src/registry/registry';
 import { buildServer, type ServerDeps } from '../../../src/serving/server';
 import type { ObjectStore } from '../../../src/storage/object-store';
 import type { ModelVersion, TrainingSummary } from '../../../src/types';
@@ -134,7 +134,12 @@ export async function registerBytes(
 ): Promise<ModelVersion> {
   const scratch = `checkpoints/${workflowId}/model.kzn`;
   await store.put(scratch, bytes);
-  return registry.register(model, {
+  return registry.register(model, versionInput(store, scratch, bytes, workflowId));
+}
+
+/** What the register activity hands the registry for `bytes` uploaded at `scratch`. */
+export function versionInput(store: { uri(key: string): string }, scratch: string, bytes: Buffer, workflowId: string): NewVersion {
+  return {
     sourceArtifactUri: store.uri(scratch),
     artifactFile: 'model.kzn',
     artifactSha256: sha256Hex(bytes),
@@ -151,7 +156,7 @@ export async function registerBytes(
       workflowId,
       runId: 'run-1',
     },
-  });
+  };
 }
 
 /** A registry over a fresh memory store. */
