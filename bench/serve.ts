@@ -10,22 +10,19 @@
 //
 //   npm run bench:serve -- [--json] [--connections 64] [--duration 10] [--rounds 3] [--rows 5000] [--max-wait 1]
 //                          [--prediction-log on|off] [--fallback on|off]
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import Fastify from 'fastify';
-import { currentBackend, selectBackend } from '../src/ml/backend';
-import { disposeBundle, serializeBundle } from '../src/ml/bundle';
-import { trainModel } from '../src/ml/train';
+import { currentBackend } from '../src/ml/backend';
 import type { ModelSource } from '../src/serving/model-host';
 import { buildServer } from '../src/serving/server';
 import type { ModelVersion, RegistryDocument } from '../src/types';
-import { makeFlightsDataset } from '../test/unit/ml/make-dataset';
 import { median } from './common';
+import { startChild, stopChild, cpuSeconds, trainBenchBundle } from './serving';
 
 const MIN_RATIO = 0.7;
 const MAX_P99_MS = 20;
@@ -44,6 +41,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '3' },
     'prediction-log': { type: 'string', default: 'on' },
     fallback: { type: 'string', default: 'on' },
+    'admin-token': { type: 'string' },
   },
 });
 
@@ -102,7 +100,8 @@ async function childMain(kind: string): Promise<void> {
   const app = buildServer({
     registry: source,
     env: 'production',
-    adminToken: '',
+    // the soak sends feedback with it; the throughput runs send none
+    adminToken: args['admin-token'] ?? '',
     models: [MODEL],
     refreshIntervalMs: 0,
     microBatching: {
@@ -139,49 +138,6 @@ interface Figures {
   non2xx: number;
   /** The server process's CPU time (all threads) per request, µs: steadier than req/s on a noisy machine. Null off Linux. */
   cpuMicrosPerRequest: number | null;
-}
-
-/** User + system CPU seconds of a process so far (Linux), or null. */
-async function cpuSeconds(pid: number | undefined): Promise<number | null> {
-  if (pid === undefined) return null;
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // fields after the command name (which may hold spaces): utime and stime are the 12th and 13th
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
-}
-
-function startChild(
-  kind: string,
-  extra: string[],
-): Promise<{ child: ChildProcess; url: string; backend: string | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', import.meta.filename, '--child', kind, ...extra],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /READY (\S+)(?: (\S+))?/.exec(out);
-      if (m) resolve({ child, url: m[1]!, backend: m[2] ?? null });
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`${kind} child exited with ${code} before it was ready`)));
-  });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 async function load(url: string, bodies: string[], seconds: number, pid?: number): Promise<Figures> {
@@ -228,7 +184,7 @@ async function load(url: string, bodies: string[], seconds: number, pid?: number
 }
 
 async function measure(kind: string, extra: string[], bodies: string[], seconds: number) {
-  const { child, url, backend } = await startChild(kind, extra);
+  const { child, url, backend } = await startChild(import.meta.filename, kind, extra);
   try {
     return { figures: await load(url, bodies, seconds, child.pid), backend };
   } finally {
@@ -241,32 +197,7 @@ async function main(): Promise<void> {
   const seconds = Number(args.duration);
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'kaizen-bench-serve-'));
   try {
-    await selectBackend('cpu');
-    const data = await makeFlightsDataset(path.join(tmp, 'data'), { rows: Number(args.rows) });
-    // the pipeline's default architecture, one epoch: serving cost does not depend on training
-    const { model } = await trainModel({
-      datasetDir: data.dir,
-      trainSpec: {
-        hiddenUnits: [64, 32],
-        epochs: 1,
-        batchSize: 512,
-        learningRate: 0.001,
-        seed: 42,
-        patience: 0,
-        heartbeatEveryBatches: 20,
-        backend: 'cpu',
-      },
-    });
-    const bundlePath = path.join(tmp, 'model.kzn');
-    await writeFile(bundlePath, serializeBundle(model));
-    const features = model.transforms.features.map((f) => f.name);
-    disposeBundle(model);
-    const sample = [
-      { distance: 1000, hour: 18, origin: 'ORD', weekday: 5, destination: 'LAX' },
-      { distance: 300, hour: 7, origin: 'ATL', weekday: 1, destination: 'MCO' },
-      { distance: 2500, hour: 22, origin: 'SFO', weekday: 6, destination: 'JFK' },
-      { distance: 450, hour: 12, origin: 'DEN', weekday: 3, destination: 'PHX' },
-    ];
+    const { bundlePath, features, sample } = await trainBenchBundle(tmp, Number(args.rows));
     const bodies = sample.map((row) =>
       JSON.stringify({
         instances: [

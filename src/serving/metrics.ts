@@ -24,6 +24,7 @@ export interface ServingMetrics {
   feedbackMemoryBytes: Gauge;
   feedbackMemoryEntries: Gauge;
   feedbackEvictions: Counter<'reason'>;
+  tensors: Gauge;
   feedback: Counter<'model' | 'version' | 'result'>;
   routeUnavailable: Gauge<'model' | 'version'>;
 }
@@ -117,6 +118,11 @@ export function createServingMetrics(options: { env: string; defaultMetrics?: bo
     feedbackMemoryEntries: new Gauge({
       name: 'kaizen_feedback_memory_entries',
       help: 'Predictions remembered for feedback joins (bounded by KAIZEN_FEEDBACK_MEMORY_ENTRIES).',
+      registers: [registry],
+    }),
+    tensors: new Gauge({
+      name: 'kaizen_tfjs_tensors',
+      help: 'Tensors tfjs holds in this process (the loaded models\' weights): flat while serving; growth is a leak.',
       registers: [registry],
     }),
     feedbackEvictions: new Counter({

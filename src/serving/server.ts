@@ -13,6 +13,7 @@
 // A predict body may carry `"key"` (or the header `x-kaizen-key`): requests with one key always go
 // to the same version of a split; without one a request goes to a weighted-random version.
 import { randomUUID } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
 import Fastify, {
   LogController,
   type FastifyInstance,
@@ -356,6 +357,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     metrics.feedbackMemoryBytes.set(recent.bytes);
     metrics.feedbackMemoryEntries.set(recent.entries);
     metrics.predictionLogBytes.set(predictionLog?.bufferedBytes ?? 0);
+    metrics.tensors.set(tf.memory().numTensors);
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
   });
