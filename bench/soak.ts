@@ -105,7 +105,15 @@ async function loadMain(): Promise<void> {
 // Parent
 // ---------------------------------------------------------------------------------------------
 
-async function scrape(url: string): Promise<{ tensors: number | null; feedbackBytes: number | null; evicted: number }> {
+interface Scraped {
+  tensors: number | null;
+  feedbackBytes: number | null;
+  evicted: number;
+  heapUsedBytes: number | null;
+  externalBytes: number | null;
+}
+
+async function scrape(url: string): Promise<Scraped> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const one = (name: string) => {
     const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
@@ -113,7 +121,13 @@ async function scrape(url: string): Promise<{ tensors: number | null; feedbackBy
   };
   let evicted = 0;
   for (const m of text.matchAll(/^kaizen_feedback_memory_evicted_total\{[^}]*\} (\S+)$/gm)) evicted += Number(m[1]);
-  return { tensors: one('kaizen_tfjs_tensors'), feedbackBytes: one('kaizen_feedback_memory_bytes'), evicted };
+  return {
+    tensors: one('kaizen_tfjs_tensors'),
+    feedbackBytes: one('kaizen_feedback_memory_bytes'),
+    evicted,
+    heapUsedBytes: one('nodejs_heap_size_used_bytes'),
+    externalBytes: one('nodejs_external_memory_bytes'),
+  };
 }
 
 interface Sample {
@@ -121,6 +135,9 @@ interface Sample {
   rssMb: number | null;
   tensors: number | null;
   feedbackMemoryMb: number | null;
+  /** V8 heap in use and memory outside it (buffers, wasm), from the server's own metrics. */
+  heapUsedMb: number | null;
+  externalMb: number | null;
 }
 
 async function main(): Promise<void> {
@@ -148,12 +165,15 @@ async function main(): Promise<void> {
       let running = true;
       void finished.finally(() => (running = false)).catch(() => undefined);
       while (running) {
-        const m = await scrape(server.url).catch(() => ({ tensors: null, feedbackBytes: null, evicted: 0 }));
+        const m = await scrape(server.url).catch((): Scraped => ({ tensors: null, feedbackBytes: null, evicted: 0, heapUsedBytes: null, externalBytes: null }));
+        const mb = (b: number | null) => (b === null ? null : round(b / 1024 / 1024, 1));
         samples.push({
           atS: Math.round((Date.now() - started) / 1000),
           rssMb: await rssMb(server.child.pid),
           tensors: m.tensors,
-          feedbackMemoryMb: m.feedbackBytes === null ? null : round(m.feedbackBytes / 1024 / 1024, 1),
+          feedbackMemoryMb: mb(m.feedbackBytes),
+          heapUsedMb: mb(m.heapUsedBytes),
+          externalMb: mb(m.externalBytes),
         });
         await Promise.race([new Promise((r) => setTimeout(r, 10_000)), finished.catch(() => undefined)]);
       }
