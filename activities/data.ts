@@ -34,7 +34,8 @@ export function createDataActivities(deps: ActivityDeps) {
         const reference = await deps.registry.productionProfile(input.model);
         step({ step: 'preparing' });
         // the workflow id is whatever its starter typed
-        const workDir = pathInside(path.join(deps.workDir, 'prepare'), [input.workflowId], 'workflow id');
+        // (encoded: an id with "/" in it is one directory, never a parent of another run's)
+        const workDir = pathInside(path.join(deps.workDir, 'prepare'), [encodeURIComponent(input.workflowId)], 'workflow id');
         try {
           return await prepare({
             spec: input.data,

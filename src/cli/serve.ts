@@ -191,7 +191,7 @@ function durationSetting(name: string, raw: string | undefined, dflt: number): n
   if (raw === undefined || raw === '') return dflt;
   const ms = parseDurationMs(raw);
   if (ms === null || !(ms >= 1000)) throw new CliExit(`${name} must be a duration of at least 1s such as "30s", got "${raw}"`);
-  return ms;
+  return Math.round(ms);
 }
 
 /**

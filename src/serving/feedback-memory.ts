@@ -117,8 +117,11 @@ export class FeedbackMemory {
     return `${this.prefix}-${seq.toString(16).padStart(12, '0')}-${hex8(hi)}${hex8(lo)}`;
   }
 
-  /** Takes the entry out: feedback is joined once per request. */
-  take(id: string): Remembered | undefined {
+  /**
+   * Takes the entry out: feedback is joined once per request. `accept` sees the entry first and may
+   * throw (a wrong model, a wrong label count): the entry then stays for a corrected attempt.
+   */
+  take(id: string, accept?: (entry: Remembered) => void): Remembered | undefined {
     if (id.length !== 53 || !id.startsWith(this.prefix) || id[23] !== '-' || id[36] !== '-') return undefined;
     const seqHex = id.slice(24, 36);
     const tagHex = id.slice(37);
@@ -134,6 +137,7 @@ export class FeedbackMemory {
       version: this.versions[slot]!,
       predictions: JSON.parse(this.predictions[slot]!) as Prediction[],
     };
+    accept?.(entry);
     this.clear(slot);
     return entry;
   }

@@ -51,8 +51,10 @@ export interface PredictionLogOptions {
   /** Records held in memory at most (waiting or being written); more are dropped (and counted). Default 50 000. */
   maxBuffered?: number;
   /**
-   * Bytes of NDJSON held in memory at most (waiting or being written). Past it the oldest waiting
-   * records go first, a chunk (256 KiB) at a time, and are counted as dropped. Default 64 MiB.
+   * Bytes of NDJSON held in memory at most (waiting or being written), besides each model's chunk
+   * being filled (256 KiB, or three times a larger record). Records are written early once half of
+   * it waits; when the store falls behind and it is full, the oldest waiting records go first, a
+   * chunk at a time, and are counted as dropped. Default 64 MiB.
    */
   maxBufferedBytes?: number;
   /** A model's records are written early, without waiting for the window's end, once this many wait. Default 10 000. */
@@ -121,7 +123,8 @@ class NdjsonBuffer {
   }
 
   private seal(): void {
-    if (this.offset > 0) this.full.push({ bytes: this.chunk.subarray(0, this.offset), lines: this.chunkLines, id: this.chunkId });
+    // copied down to what it holds: a sealed chunk keeps no unused tail alive (the budget counts what is used)
+    if (this.offset > 0) this.full.push({ bytes: Buffer.from(this.chunk.subarray(0, this.offset)), lines: this.chunkLines, id: this.chunkId });
     this.chunkId = NdjsonBuffer.chunks++;
     this.offset = 0;
     this.chunkLines = 0;
@@ -204,8 +207,10 @@ export class PredictionLog {
     }
     this.waitingBytes += buffer.append(line);
     this.waiting++;
+    // big records reach the byte budget long before maxPerObject lines: write early at half of it,
+    // so a healthy store never sees records dropped; only a store that falls behind does
+    if (buffer.lines >= this.maxPerObject || this.waitingBytes > this.maxBytes / 2) void this.flush();
     if (this.waitingBytes + this.inFlightBytes > this.maxBytes) this.makeRoom();
-    if (buffer.lines >= this.maxPerObject) void this.flush();
   }
 
   /** Drops the oldest waiting chunks until the bytes held fit the budget (or nothing waits). */
@@ -264,12 +269,8 @@ export class PredictionLog {
     const run = this.write().finally(() => {
       this.flushing = null;
       // records that piled up during a write to a slow store go out at once
-      for (const buffer of this.lines.values()) {
-        if (buffer.lines >= this.maxPerObject) {
-          void this.flush();
-          break;
-        }
-      }
+      const due = this.waitingBytes > this.maxBytes / 2 || [...this.lines.values()].some((b) => b.lines >= this.maxPerObject);
+      if (due) void this.flush();
     });
     this.flushing = run;
     return run;

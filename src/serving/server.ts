@@ -182,16 +182,20 @@ export function modelInfo(m: ServedModel, alias: string): ModelInfo {
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const limits: ServingLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const alias = deps.alias ?? deps.env;
-  const timeouts: ServerTimeouts = { ...DEFAULT_TIMEOUTS, ...deps.timeouts };
+  const given: ServerTimeouts = { ...DEFAULT_TIMEOUTS, ...deps.timeouts };
+  // whole milliseconds: Node and Fastify refuse fractions
+  const timeouts: ServerTimeouts = { requestMs: Math.round(given.requestMs), keepAliveMs: Math.round(given.keepAliveMs) };
   const app = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: limits.bodyLimitBytes,
     requestTimeout: timeouts.requestMs,
     keepAliveTimeout: timeouts.keepAliveMs,
     // Node checks the request timeout on a timer: often enough that a slow client is cut off near it
+    // (Node checks headersTimeout against its own requestTimeout when the server is created)
     http: {
+      requestTimeout: timeouts.requestMs,
       headersTimeout: timeouts.requestMs,
-      connectionsCheckingInterval: Math.max(250, Math.min(5000, timeouts.requestMs / 4)),
+      connectionsCheckingInterval: Math.max(250, Math.min(5000, Math.floor(timeouts.requestMs / 4))),
     },
     logController: new LogController({ disableRequestLogging: !deps.requestLogging }),
     // fastify's own 503 while closing has another body shape; the hooks below answer instead
@@ -535,19 +539,20 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         'label: expected the true value (a string, number or boolean), or labels: one per instance',
       );
     }
-    const entry = recent.take(body.request_id);
-    if (!entry || entry.model !== name) {
-      throw new KaizenError(
+    const id = body.request_id;
+    const unknown = () =>
+      new KaizenError(
         'InvalidInput',
-        `request_id: no unjoined prediction of model "${name}" with id ${JSON.stringify(body.request_id.slice(0, 64))} on this server`,
+        `request_id: no unjoined prediction of model "${name}" with id ${JSON.stringify(id.slice(0, 64))} on this server`,
       );
-    }
-    if (labels.length !== entry.predictions.length) {
-      throw new KaizenError(
-        'InvalidInput',
-        `labels: ${labels.length} labels for ${entry.predictions.length} predicted instances`,
-      );
-    }
+    // checked before the entry is used up, so a mistaken label can be sent again, corrected
+    const entry = recent.take(id, (e) => {
+      if (e.model !== name) throw unknown();
+      if (labels.length !== e.predictions.length) {
+        throw new KaizenError('InvalidInput', `labels: ${labels.length} labels for ${e.predictions.length} predicted instances`);
+      }
+    });
+    if (!entry) throw unknown();
     const results = entry.predictions.map((p, i) => {
       const truth = labels[i] as string | number | boolean;
       if ('value' in p) {

@@ -42,5 +42,7 @@ describe('servingSettings (kaizen serve environment)', () => {
     expect(() => servingSettings('production', { KAIZEN_PREDICTION_LOG_BUFFER_BYTES: '12XB' })).toThrow(/KAIZEN_PREDICTION_LOG_BUFFER_BYTES must be a size/);
     expect(() => servingSettings('production', { KAIZEN_FEEDBACK_MEMORY_ENTRIES: 'NaN' })).toThrow(/KAIZEN_FEEDBACK_MEMORY_ENTRIES must be a number/);
     expect(() => servingSettings('production', { KAIZEN_REQUEST_TIMEOUT: '0s' })).toThrow(/KAIZEN_REQUEST_TIMEOUT must be a duration/);
+    // whole milliseconds, whatever the unit
+    expect(servingSettings('production', { KAIZEN_REQUEST_TIMEOUT: '10m', KAIZEN_KEEP_ALIVE_TIMEOUT: '4.35m' }).timeouts).toEqual({ requestMs: 600_000, keepAliveMs: 261_000 });
   });
 });

@@ -80,6 +80,22 @@ describe('feedback is authenticated and joined once', () => {
     expect(m.json().versions['1'].feedback).toBe(1);
   });
 
+  it('a label for the wrong model or of the wrong length is refused without using the prediction up', async () => {
+    const app = await served();
+    const p = await predict(app);
+    const wrongCount = await feedback(app, { request_id: p.request_id, labels: ['true', 'false'] }, LABELS);
+    expect(wrongCount.statusCode).toBe(400);
+    expect(wrongCount.json().error.message).toMatch(/2 labels for 1 predicted instances/);
+    const wrongModel = await app.inject({
+      method: 'POST',
+      url: '/v1/models/other:feedback',
+      headers: { authorization: `Bearer ${LABELS}` },
+      payload: { request_id: p.request_id, label: 'true' },
+    });
+    expect(wrongModel.statusCode).toBe(400);
+    expect((await feedback(app, { request_id: p.request_id, label: 'true' }, LABELS)).statusCode).toBe(200);
+  });
+
   it('with no feedback token configured only the admin token labels', async () => {
     const app = await served({ feedbackToken: '' });
     const p = await predict(app);
@@ -122,6 +138,16 @@ describe('slow clients', () => {
     expect(r.closedAfterMs).toBeGreaterThanOrEqual(900);
     expect(r.closedAfterMs).toBeLessThan(5000);
     expect(r.received).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('long and fractional timeouts are taken as whole milliseconds and the server starts', async () => {
+    const app = await served({ timeouts: { requestMs: 600_000.4, keepAliveMs: 260_999.99999999997 } });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    expect(app.server.requestTimeout).toBe(600_000);
+    expect(app.server.headersTimeout).toBe(600_000);
+    expect(app.server.keepAliveTimeout).toBe(261_000);
+    const port = (app.server.address() as net.AddressInfo).port;
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
   });
 
   it('an idle keep-alive connection is closed after the keep-alive timeout', async () => {
