@@ -220,9 +220,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   // the version that answered a predict request, for its metrics labels
   app.decorateRequest('kaizenAnswered', null);
   const live = new LiveMetrics({ retentionSeconds: deps.liveMetricsRetentionSeconds });
+  // at the entry bound every request evicts one: the labelled counters are taken once, not hashed per call
+  const evictedBy = { entries: metrics.feedbackEvictions.labels('entries'), bytes: metrics.feedbackEvictions.labels('bytes') };
   const recent = new FeedbackMemory({
     ...deps.feedbackMemory,
-    onEvict: (reason, n) => metrics.feedbackEvictions.inc({ reason }, n),
+    onEvict: (reason, n) => evictedBy[reason].inc(n),
   });
   const faults = new FaultInjector();
   const predictionLog = deps.predictionLog
