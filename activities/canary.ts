@@ -1,6 +1,6 @@
-import { heartbeat } from '@temporalio/activity';
+import { heartbeat, log } from '@temporalio/activity';
 import { analyseCanaryStep, type CanaryStepReport, type VersionWindow } from '../src/policy/canary';
-import { readLiveMetrics } from '../src/serving/client';
+import { gatherLiveWindow } from '../src/serving/replicas';
 import type { ModelWindow } from '../src/serving/live-metrics';
 import type { CanarySpec } from '../src/types';
 import { asActivity, type ActivityDeps } from './deps';
@@ -14,9 +14,16 @@ export interface AnalyseCanaryInput {
   canary: CanarySpec;
 }
 
-/** The production server's live metrics of a model (GET /admin/models/<model>/metrics?<query>). */
-export function productionMetrics<T>(deps: ActivityDeps, model: string, query: string): Promise<T> {
-  return readLiveMetrics<T>(deps.config.servers.production, model, query, deps.config.adminToken);
+/**
+ * The live metrics of a model over every production replica (GET /admin/models/<model>/metrics?<query>
+ * of each registered one, summed), or of the configured URL when none is registered.
+ */
+export async function productionMetrics<T extends ModelWindow>(deps: ActivityDeps, model: string, query: string): Promise<T> {
+  const g = await gatherLiveWindow<T>(deps.store, 'production', deps.config.servers.production, model, query, deps.config.adminToken);
+  if (g.missing.length > 0) {
+    log.warn(`live figures of "${model}" from ${g.read.length} replica(s); not answering: ${g.missing.map((m) => `${m.id} (${m.url})`).join(', ')}`);
+  }
+  return g.window;
 }
 
 const EMPTY: VersionWindow = { requests: 0, errors: 0, errorRate: 0, p99Ms: 0, accuracy: null, labelled: 0 };

@@ -1,6 +1,7 @@
 import { metricMeter } from '@temporalio/activity';
 import { driftOptionsFrom } from '../src/monitoring/drift';
 import { checkDrift, storeDriftReport } from '../src/monitoring/drift-check';
+import { liveFeedbackOf } from '../src/serving/replicas';
 import { hashSpec, parsePipelineSpec } from '../src/spec/pipeline-spec';
 import type { DriftSummary, PipelineInput } from '../src/types';
 import { asActivity, withHeartbeat, type ActivityDeps } from './deps';
@@ -52,6 +53,7 @@ export function createMonitoringActivities(deps: ActivityDeps) {
           windowMs: input.windowMs,
           now: new Date(input.now),
           options: driftOptionsFrom(input.thresholds),
+          liveFeedback: (v) => liveFeedbackOf(deps.store, deps.config.servers.production, deps.config.adminToken, input.model, v, input.windowMs),
         });
         const reportUri = await storeDriftReport(deps.store, input.reportId, report);
         const gauge = metricMeter.createGauge('kaizen_drift_psi', 'float', '', 'PSI of a feature in the last drift check');

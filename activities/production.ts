@@ -1,5 +1,5 @@
 import { rollbackTarget, productionOf, type ProductionRequest } from '../src/registry/production';
-import { reloadModel } from '../src/serving/client';
+import { reloadEveryReplica } from '../src/serving/replicas';
 import type { ProductionState, RollbackInput, RollbackResult } from '../src/types';
 import { asActivity, type ActivityDeps } from './deps';
 
@@ -23,8 +23,8 @@ export interface ChangeProductionResult {
  * follows on its own poll anyway); true when it confirmed.
  */
 export async function applyProductionNow(deps: ActivityDeps, model: string): Promise<boolean> {
-  const res = await reloadModel(deps.config.servers.production, model, deps.config.adminToken).catch(() => null);
-  return Boolean(res?.ok);
+  const r = await reloadEveryReplica(deps.store, 'production', deps.config.servers.production, model, deps.config.adminToken);
+  return r.confirmed.length === r.total;
 }
 
 export function createProductionActivities(deps: ActivityDeps) {

@@ -3,7 +3,8 @@ import { cancellationSignal } from '@temporalio/activity';
 import { KaizenError } from '../src/errors';
 import { disposeBundle, predict } from '../src/ml/bundle';
 import { readParquetColumns } from '../src/ml/dataset';
-import { predictionOutputs, reloadModel } from '../src/serving/client';
+import { predictionOutputs } from '../src/serving/client';
+import { reloadEveryReplica } from '../src/serving/replicas';
 import { runLoadTest, type LoadTestReport } from '../src/serving/load-test';
 import { checkServedMatchesOffline, type ServedCheckReport } from '../src/serving/served-check';
 import { durationMs } from '../src/spec/pipeline-spec';
@@ -64,7 +65,7 @@ export function createServingActivities(deps: ActivityDeps) {
           workflowId: input.workflowId,
         });
         // the server also polls the registry; asking it to reload now saves the poll period
-        await reloadModel(stagingUrl, input.model, deps.config.adminToken).catch(() => undefined);
+        await reloadEveryReplica(deps.store, 'staging', stagingUrl, input.model, deps.config.adminToken).catch(() => undefined);
         const rows = await testRows(deps, input.dataset, 200);
         const bundle = await fetchBundle(deps, input.bundleUri, input.bundleSha256);
         let expected: number[][];

@@ -41,6 +41,36 @@ export const MINIO_PIN = {
   stamp: 'minio RELEASE.2025-10-15T17-29-55Z 9e49d5e7a648f00e26f2246f4dc28e6b07f8c84a',
 };
 
+// The production profile's Temporal: the server v1.29.1 (the version the pinned CLI embeds, so its
+// module graph is the one the CLI already pulls in), its SQL schema tool, and the UI server the CLI
+// embeds (v2.42.1). Built only with --production. `binary` is the name `go install` gives.
+export const TEMPORAL_SERVER_PIN = {
+  name: 'temporal-server',
+  binary: 'server',
+  version: 'v1.29.1',
+  target: 'go.temporal.io/server/cmd/server@v1.29.1',
+  stamp: 'temporal-server v1.29.1',
+};
+
+export const TEMPORAL_SQL_TOOL_PIN = {
+  name: 'temporal-sql-tool',
+  binary: 'sql',
+  version: 'v1.29.1',
+  target: 'go.temporal.io/server/cmd/tools/sql@v1.29.1',
+  stamp: 'temporal-sql-tool v1.29.1',
+};
+
+export const TEMPORAL_UI_PIN = {
+  name: 'temporal-ui-server',
+  binary: 'server',
+  version: 'v2.42.1',
+  target: 'github.com/temporalio/ui-server/v2/cmd/server@v2.42.1',
+  stamp: 'temporal-ui-server v2.42.1',
+};
+
+/** Debian packages of the production profile, installed with apt-get as root (as chromium is). */
+export const PRODUCTION_PACKAGES = ['postgresql', 'haproxy'];
+
 const HEARTBEAT_MS = 15_000;
 
 /** The binary cache: KAIZEN_BIN_DIR, else $XDG_CACHE_HOME/kaizen/bin, else ~/.cache/kaizen/bin. */
@@ -250,6 +280,41 @@ function goInstall(build, env) {
   });
 }
 
+/** Also build the production profile's Temporal server, schema tool and UI, and install its packages. */
+export const PRODUCTION_FLAG = '--production';
+
+/** apt-get install of Debian packages whose commands are missing (root only; otherwise it says what to install). */
+function installPackages(packages, env) {
+  const missing = packages.filter((p) => !packagePresent(p));
+  if (missing.length === 0) {
+    log(`packages present: ${packages.join(', ')}`);
+    return;
+  }
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const hasApt = spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
+  if (!isRoot || !hasApt) {
+    throw new ProvisionError(`the production profile needs Debian's ${missing.join(' and ')} package${missing.length > 1 ? 's' : ''}; install ${missing.length > 1 ? 'them' : 'it'} (apt-get install ${missing.join(' ')}) and run again`);
+  }
+  log(`installing Debian's ${missing.join(', ')} (apt-get)…`);
+  const aptEnv = { ...env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...missing]]) {
+    const res = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env: aptEnv });
+    if (res.status !== 0) throw new ProvisionError(`apt-get ${args[0]} failed (exit ${res.status})`);
+  }
+}
+
+/** The command a package provides, where the production profile looks for it. */
+export const PACKAGE_COMMANDS = { postgresql: '/usr/lib/postgresql', haproxy: '/usr/sbin/haproxy' };
+
+function packagePresent(p) {
+  try {
+    accessSync(PACKAGE_COMMANDS[p], constants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The flag that lets a user build without the checksum database, knowingly (never the default). */
 export const ALLOW_UNVERIFIED_FLAG = '--allow-unverified';
 
@@ -292,7 +357,7 @@ async function build(b, baseEnv, binDir, { allowUnverified = false } = {}) {
     }
     const target = path.join(binDir, b.pin.name);
     // rename, not overwrite: a running stack may be executing the old binary
-    await rename(path.join(staging, b.pin.name), target);
+    await rename(path.join(staging, b.pin.binary ?? b.pin.name), target);
     await writeFile(stampPath(binDir, b.pin.name), `${b.pin.stamp}\n`);
     b.done = Date.now();
     log(`${b.pin.name} ${b.pin.version} built in ${formatDuration(b.done - started)} → ${target}`);
@@ -307,13 +372,22 @@ export async function main(argv = process.argv.slice(2), env = process.env) {
   const t0 = Date.now();
   const force = argv.includes('--force');
   const allowUnverified = argv.includes(ALLOW_UNVERIFIED_FLAG);
-  const unknown = argv.filter((a) => a !== '--force' && a !== ALLOW_UNVERIFIED_FLAG);
-  if (unknown.length > 0) throw new ProvisionError(`unknown option ${unknown.join(' ')} (options: --force, ${ALLOW_UNVERIFIED_FLAG})`);
+  const production = argv.includes(PRODUCTION_FLAG);
+  const unknown = argv.filter((a) => a !== '--force' && a !== ALLOW_UNVERIFIED_FLAG && a !== PRODUCTION_FLAG);
+  if (unknown.length > 0) throw new ProvisionError(`unknown option ${unknown.join(' ')} (options: --force, ${PRODUCTION_FLAG}, ${ALLOW_UNVERIFIED_FLAG})`);
   const binDir = defaultBinDir(env);
   const todo = [];
+  if (production) installPackages(PRODUCTION_PACKAGES, env);
   for (const [pin, override] of [
     [TEMPORAL_PIN, 'KAIZEN_TEMPORAL_BIN'],
     [MINIO_PIN, 'KAIZEN_MINIO_BIN'],
+    ...(production
+      ? [
+          [TEMPORAL_SERVER_PIN, 'KAIZEN_TEMPORAL_SERVER_BIN'],
+          [TEMPORAL_SQL_TOOL_PIN, 'KAIZEN_TEMPORAL_SQL_TOOL_BIN'],
+          [TEMPORAL_UI_PIN, 'KAIZEN_TEMPORAL_UI_BIN'],
+        ]
+      : []),
   ]) {
     const given = env[override];
     if (given) {
@@ -347,7 +421,17 @@ export async function main(argv = process.argv.slice(2), env = process.env) {
     }
   }, HEARTBEAT_MS);
   try {
-    const results = await Promise.allSettled(todo.map((b) => build(b, env, binDir, { allowUnverified })));
+    // the CLI and MinIO share nothing and build side by side; the server, its SQL tool and the UI
+    // share most packages, so they build one after the other on the warm build cache
+    const isBase = (b) => b.pin === TEMPORAL_PIN || b.pin === MINIO_PIN;
+    const serial = todo.filter((b) => !isBase(b));
+    const results = await Promise.allSettled([
+      ...todo.filter(isBase).map((b) => build(b, env, binDir, { allowUnverified })),
+      serial.reduce(
+        (prev, b) => prev.then(() => build(b, env, binDir, { allowUnverified })),
+        Promise.resolve(),
+      ),
+    ]);
     const failed = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
     if (failed.length === 1) throw failed[0];
     if (failed.length > 1) throw new ProvisionError(failed.map((e) => e.message).join('\nprovision: '));

@@ -14,7 +14,11 @@ export interface KaizenConfig {
   home: string;
   temporal: { address: string; namespace: string; uiPort: number };
   s3: { endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string };
-  servers: { production: string; staging: string };
+  /**
+   * The model servers: what clients and activities call (a load balancer in production), and, for
+   * `kaizen serve`, the URL it announces to its peers (KAIZEN_ADVERTISE_URL; default its own address).
+   */
+  servers: { production: string; staging: string; advertise: string };
   adminToken: string;
   /** KAIZEN_FEEDBACK_TOKEN: lets a label source send feedback and nothing else; empty: only the admin token can. */
   feedbackToken: string;
@@ -39,6 +43,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KaizenConfig {
     servers: {
       production: env.KAIZEN_PRODUCTION_URL ?? 'http://127.0.0.1:8080',
       staging: env.KAIZEN_STAGING_URL ?? 'http://127.0.0.1:8081',
+      advertise: env.KAIZEN_ADVERTISE_URL ?? '',
     },
     adminToken: env.KAIZEN_ADMIN_TOKEN ?? DEV_ADMIN_TOKEN,
     feedbackToken: env.KAIZEN_FEEDBACK_TOKEN ?? '',

@@ -4,6 +4,7 @@
 import type { KaizenConfig } from '../config';
 import { parseDurationMs } from '../duration';
 import { INSUFFICIENT_DATA, type DriftReport } from '../monitoring/drift';
+import { liveFeedbackOf } from '../serving/replicas';
 import { checkDrift, driftCheckId, storeDriftReport } from '../monitoring/drift-check';
 import { ModelRegistry } from '../registry/registry';
 import { createObjectStore } from '../storage/object-store';
@@ -44,6 +45,7 @@ export async function driftCheckCommand(
     version,
     windowMs,
     now: at,
+    liveFeedback: (v) => liveFeedbackOf(store, cfg.servers.production, cfg.adminToken, model, v, windowMs),
   });
   const uri = await storeDriftReport(store, driftCheckId(model, at), report);
   out.result({ ...report, reportUri: uri }, () => `${formatDriftReport(report)}\n\nreport: ${uri}`);

@@ -6,6 +6,7 @@ import { parseDurationMs } from '../duration';
 import { KaizenError, errorMessage, isKaizenError } from '../errors';
 import { ensureBackend, selectBackend, type BackendName } from '../ml/backend';
 import type { Prediction } from '../ml/bundle';
+import { advertisedUrl } from '../serving/replicas';
 import { ModelRegistry } from '../registry/registry';
 import { postPredict } from '../serving/client';
 import { DEFAULT_FALLBACK } from '../serving/fallback';
@@ -89,6 +90,8 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
     logger: { level: process.env.KAIZEN_LOG_LEVEL ?? 'info', base: { service: 'kaizen-server', env } },
     fallback: serving.fallback,
     faultInjection: serving.faultInjection,
+    // every replica registers, so analyses read them all and feedback finds the one that answered
+    replicas: { store, url: (a) => advertisedUrl(host, a.port, cfg.servers.advertise || undefined) },
     ...(serving.predictionLog
       ? {
           predictionLog: {

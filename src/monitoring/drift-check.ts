@@ -20,6 +20,8 @@ export interface CheckDriftInput {
   options?: Partial<DriftOptions>;
   /** Live feedback for the version (from the production server's live metrics), when known. */
   feedback?: { labelled: number; correct: number } | null;
+  /** Asked for the live feedback of the checked version when `feedback` is not given (every replica's). */
+  liveFeedback?: (version: number) => Promise<{ labelled: number; correct: number } | null>;
   /** Objects the log reader downloads ahead. */
   prefetch?: number;
   /** Called after each log object is read (e.g. an activity's heartbeat). */
@@ -69,7 +71,7 @@ export async function checkDrift(input: CheckDriftInput): Promise<DriftReport> {
     model,
     version: version.version,
     window: { from: from.toISOString(), to: to.toISOString() },
-    feedback: input.feedback ?? null,
+    feedback: input.feedback ?? (input.liveFeedback ? await input.liveFeedback(version.version).catch(() => null) : null),
     testAccuracy: version.metrics.test['accuracy'] ?? null,
   });
   report.log = stats;

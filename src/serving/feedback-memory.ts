@@ -20,6 +20,26 @@ export interface FeedbackMemoryOptions {
   /** Bytes held at most (the predictions' JSON, the model name and a fixed cost per entry). Default 64 MiB. */
   maxBytes?: number;
   onEvict?: (reason: EvictionReason, count: number) => void;
+  /** The server's id, the first part of every request id (newServerId()); default a new one. */
+  prefix?: string;
+}
+
+/** A server id: 23 characters of a random UUID, the prefix of every request id the server issues. */
+export function newServerId(): string {
+  return randomUUID().slice(0, 23);
+}
+
+const SERVER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}$/;
+
+export function isServerId(id: string): boolean {
+  return SERVER_ID.test(id);
+}
+
+/** The id of the server that issued a request id, or null when the id has not the shape of one. */
+export function issuerOf(requestId: string): string | null {
+  if (requestId.length !== 53 || requestId[23] !== '-' || requestId[36] !== '-') return null;
+  const prefix = requestId.slice(0, 23);
+  return isServerId(prefix) ? prefix : null;
 }
 
 export const DEFAULT_FEEDBACK_MEMORY = { maxEntries: 100_000, maxBytes: 64 * 1024 * 1024 } as const;
@@ -53,7 +73,7 @@ const hex8 = (x: number): string => x.toString(16).padStart(8, '0');
  * a prediction they were not given. Each entry is joined once.
  */
 export class FeedbackMemory {
-  readonly prefix = randomUUID().slice(0, 23);
+  readonly prefix: string;
   private next = 0;
   /** The lowest sequence number that may still be held. */
   private oldest = 0;
@@ -71,6 +91,8 @@ export class FeedbackMemory {
   readonly evicted: Record<EvictionReason, number> = { entries: 0, bytes: 0 };
 
   constructor(private readonly options: FeedbackMemoryOptions = {}) {
+    this.prefix = options.prefix ?? newServerId();
+    if (!isServerId(this.prefix)) throw new Error(`feedback memory: "${this.prefix}" is not a server id`);
     this.max = Math.max(1, Math.floor(options.maxEntries ?? DEFAULT_FEEDBACK_MEMORY.maxEntries));
     this.maxBytes = Math.max(0, options.maxBytes ?? DEFAULT_FEEDBACK_MEMORY.maxBytes);
     this.seqs = new Float64Array(this.max).fill(-1);

@@ -29,6 +29,17 @@ export interface VersionWindow {
   accuracy: number | null;
   /** Mean absolute error of those predictions (regression; null without feedback). */
   meanAbsError: number | null;
+  /**
+   * The raw counters and the latency histogram (sparse: [bucket, count] pairs) the figures above
+   * come from, so the windows of several replicas merge exactly (mergeModelWindows).
+   */
+  raw?: RawWindow;
+}
+
+/** A version's counters and latency histogram over a window: what replicas' windows sum. */
+export interface RawWindow {
+  counts: Counts;
+  latency: [number, number][];
 }
 
 export interface ModelWindow {
@@ -68,7 +79,7 @@ const COUNTERS = [
   'absErrCount',
 ] as const;
 
-type Counts = Record<(typeof COUNTERS)[number], number>;
+export type Counts = Record<(typeof COUNTERS)[number], number>;
 
 function zeroCounts(): Counts {
   return Object.fromEntries(COUNTERS.map((k) => [k, 0])) as Counts;
@@ -181,21 +192,7 @@ export class LiveMetrics {
         for (let i = 0; i < LAT_BUCKETS; i++) hist[i]! += b.latency[i]!;
       }
       if (w.requests === 0 && w.feedback === 0) continue;
-      versions[String(version)] = {
-        requests: w.requests,
-        errors: w.errors,
-        errorRate: w.requests > 0 ? w.errors / w.requests : 0,
-        clientErrors: w.clientErrors,
-        p50Ms: percentile(hist, w.requests, 0.5),
-        p99Ms: percentile(hist, w.requests, 0.99),
-        fallbacks: w.fallbacks,
-        instances: w.instances,
-        predictionMean: w.predCount > 0 ? w.predSum / w.predCount : null,
-        feedback: w.feedback,
-        correct: w.correct,
-        accuracy: w.judged > 0 ? w.correct / w.judged : null,
-        meanAbsError: w.absErrCount > 0 ? w.absErrSum / w.absErrCount : null,
-      };
+      versions[String(version)] = versionWindow(w, hist);
     }
     return {
       model,
@@ -205,6 +202,60 @@ export class LiveMetrics {
       versions,
     };
   }
+}
+
+/** The figures of a version from its counters and latency histogram (one server's, or summed). */
+function versionWindow(w: Counts, hist: Uint32Array): VersionWindow {
+  const latency: [number, number][] = [];
+  for (let i = 0; i < hist.length; i++) if (hist[i]! > 0) latency.push([i, hist[i]!]);
+  return {
+    requests: w.requests,
+    errors: w.errors,
+    errorRate: w.requests > 0 ? w.errors / w.requests : 0,
+    clientErrors: w.clientErrors,
+    p50Ms: percentile(hist, w.requests, 0.5),
+    p99Ms: percentile(hist, w.requests, 0.99),
+    fallbacks: w.fallbacks,
+    instances: w.instances,
+    predictionMean: w.predCount > 0 ? w.predSum / w.predCount : null,
+    feedback: w.feedback,
+    correct: w.correct,
+    accuracy: w.judged > 0 ? w.correct / w.judged : null,
+    meanAbsError: w.absErrCount > 0 ? w.absErrSum / w.absErrCount : null,
+    raw: { counts: { ...w }, latency },
+  };
+}
+
+/**
+ * One window from the windows several replicas gave for the same model and query: counters and
+ * latency histograms add up, so the percentiles are those of all the requests, as if one server
+ * had answered them. A window without `raw` (an older server) cannot be merged and is refused.
+ */
+export function mergeModelWindows(model: string, windows: readonly ModelWindow[]): ModelWindow {
+  if (windows.length === 1) return windows[0]!;
+  const sums = new Map<string, { counts: Counts; hist: Uint32Array }>();
+  for (const w of windows) {
+    for (const [version, v] of Object.entries(w.versions)) {
+      if (!v.raw) throw new Error(`the live window of version ${version} has no raw counters to merge`);
+      let acc = sums.get(version);
+      if (!acc) sums.set(version, (acc = { counts: zeroCounts(), hist: new Uint32Array(LAT_BUCKETS) }));
+      for (const k of COUNTERS) acc.counts[k] += v.raw.counts[k] ?? 0;
+      for (const [i, n] of v.raw.latency) if (i >= 0 && i < LAT_BUCKETS) acc.hist[i]! += n;
+    }
+  }
+  const versions: Record<string, VersionWindow> = {};
+  for (const version of [...sums.keys()].sort((a, b) => Number(a) - Number(b))) {
+    const acc = sums.get(version)!;
+    versions[version] = versionWindow(acc.counts, acc.hist);
+  }
+  const first = windows[0]!;
+  return {
+    model,
+    window_seconds: Math.max(...windows.map((w) => w.window_seconds)),
+    from: windows.map((w) => w.from).sort()[0] ?? first.from,
+    to: windows.map((w) => w.to).sort().at(-1) ?? first.to,
+    versions,
+  };
 }
 
 function percentile(hist: Uint32Array, total: number, q: number): number | null {

@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import Fastify, {
   LogController,
   type FastifyInstance,
+  type FastifyReply,
   type FastifyRequest,
   type FastifyServerOptions,
 } from 'fastify';
@@ -31,7 +32,8 @@ import { ModelHost, type ModelSource, type ServedModel } from './model-host';
 import { DEFAULT_MICRO_BATCHING, MicroBatcher, type MicroBatchingOptions } from './batcher';
 import { DEFAULT_FALLBACK, outOfProfile, type FallbackOptions } from './fallback';
 import { FaultInjector } from './faults';
-import { FeedbackMemory, type FeedbackMemoryOptions } from './feedback-memory';
+import { FeedbackMemory, issuerOf, newServerId, type FeedbackMemoryOptions } from './feedback-memory';
+import { FORWARDED_HEADER, ReplicaDirectory, ReplicaRegistration, forwardFeedback, type ReplicaStore } from './replicas';
 import { PredictionLog, type PredictionLogOptions } from './prediction-log';
 import { LiveMetrics, parseWindow, predictionScalar } from './live-metrics';
 import { routingKeyOf } from './routing';
@@ -93,6 +95,14 @@ export interface ServerDeps {
   liveMetricsRetentionSeconds?: number;
   /** Serve /admin/models/<model>/faults (rehearsing a bad release). Off by default. */
   faultInjection?: boolean;
+  /** This server's id, the prefix of its request ids; default a new one (newServerId()). */
+  serverId?: string;
+  /**
+   * Register in the object store (servers/<alias>/<id>.json, with a heartbeat) so analyses find every
+   * replica, and forward feedback for another replica's request id to it. `url` is where peers reach
+   * this server directly; a function gets the listening address once the server listens.
+   */
+  replicas?: { store: ReplicaStore; url: string | ((address: { host: string; port: number }) => string); intervalMs?: number };
 }
 
 export interface ServerTimeouts {
@@ -222,8 +232,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const live = new LiveMetrics({ retentionSeconds: deps.liveMetricsRetentionSeconds });
   // at the entry bound every request evicts one: the labelled counters are taken once, not hashed per call
   const evictedBy = { entries: metrics.feedbackEvictions.labels('entries'), bytes: metrics.feedbackEvictions.labels('bytes') };
+  const serverId = deps.serverId ?? newServerId();
   const recent = new FeedbackMemory({
     ...deps.feedbackMemory,
+    prefix: serverId,
     onEvict: (reason, n) => evictedBy[reason].inc(n),
   });
   const faults = new FaultInjector();
@@ -324,8 +336,28 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     host.start();
     predictionLog?.start();
   });
+  let registration: ReplicaRegistration | null = null;
+  const directory = deps.replicas ? new ReplicaDirectory(deps.replicas.store, alias) : null;
+  if (deps.replicas) {
+    const r = deps.replicas;
+    app.addHook('onListen', async () => {
+      const a = app.server.address();
+      const address = typeof a === 'object' && a ? { host: a.address, port: a.port } : { host: '127.0.0.1', port: 0 };
+      registration = new ReplicaRegistration({
+        store: r.store,
+        env: alias,
+        id: serverId,
+        url: typeof r.url === 'function' ? r.url(address) : r.url,
+        intervalMs: r.intervalMs,
+        onError: (err) => app.log.warn({ err }, 'replica registration write failed'),
+      });
+      await registration.start();
+    });
+  }
   app.addHook('preClose', async () => {
     closing = true;
+    // leave the directory first: analyses stop counting on this replica while it drains
+    await registration?.stop();
   });
   // (callback hooks: an async one costs every request a promise)
   app.addHook('onRequest', (request, reply, done) => {
@@ -346,7 +378,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     await host.stop();
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', async () => ({ status: 'ok', server_id: serverId }));
 
   app.get('/readyz', async (_request, reply) => {
     const r = host.readiness();
@@ -519,7 +551,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   );
 
   // Ground truth for an earlier prediction of this server: `label` (one row) or `labels` (one per row).
-  const feedbackHandler = async (request: FastifyRequest) => {
+  const feedbackHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     const name = modelParam(request);
     const body = request.body as { request_id?: unknown; label?: unknown; labels?: unknown } | null;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -542,6 +574,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       );
     }
     const id = body.request_id;
+    const issuer = issuerOf(id);
+    if (directory && issuer !== null && issuer !== serverId && request.headers[FORWARDED_HEADER] === undefined) {
+      // another replica answered that prediction and holds it: hand the label to it
+      return forwardFeedback(directory, issuer, name, request, reply);
+    }
     const unknown = () =>
       new KaizenError(
         'InvalidInput',

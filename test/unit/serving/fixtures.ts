@@ -76,6 +76,24 @@ export class MemoryStore {
     return o ? { value: JSON.parse(o.body.toString('utf8')) as T, etag: o.etag } : null;
   }
 
+  async putJson(key: string, value: unknown): Promise<{ etag: string }> {
+    const r = await this.put(key, JSON.stringify(value));
+    return r as { etag: string };
+  }
+
+  async list(prefix: string): Promise<{ key: string; etag: string; size: number; lastModified: Date }[]> {
+    await this.check();
+    return [...this.objects.entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, o]) => ({ key, etag: o.etag, size: o.body.length, lastModified: new Date() }));
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.check();
+    this.objects.delete(key);
+  }
+
   asObjectStore(): ObjectStore {
     return this as unknown as ObjectStore;
   }

@@ -209,7 +209,7 @@ describe('GET /v1/models/<model>', () => {
 describe('health, readiness, metrics', () => {
   it('is alive at once and ready only when every pinned model is loaded', async () => {
     const { app, registry } = await world({ models: ['m'] }, null);
-    expect((await app.inject('/healthz')).json()).toEqual({ status: 'ok' });
+    expect((await app.inject('/healthz')).json()).toMatchObject({ status: 'ok', server_id: expect.stringMatching(/^[0-9a-f-]{23}$/) });
     await sleep(50);
     const before = await app.inject('/readyz');
     expect(before.statusCode).toBe(503);
