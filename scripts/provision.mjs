@@ -304,7 +304,7 @@ function installPackages(packages, env) {
 }
 
 /** The command a package provides, where the production profile looks for it. */
-export const PACKAGE_COMMANDS = { postgresql: '/usr/lib/postgresql', haproxy: '/usr/sbin/haproxy' };
+export const PACKAGE_COMMANDS = { postgresql: '/usr/lib/postgresql/15/bin/postgres', haproxy: '/usr/sbin/haproxy' };
 
 function packagePresent(p) {
   try {

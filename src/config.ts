@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 // Endpoints and local state, from the environment with their documented defaults (README: Configuration).
@@ -22,10 +23,40 @@ export interface KaizenConfig {
   adminToken: string;
   /** KAIZEN_FEEDBACK_TOKEN: lets a label source send feedback and nothing else; empty: only the admin token can. */
   feedbackToken: string;
+  /** The local production profile (`kaizen dev up --profile production`): its internal ports and PostgreSQL password. */
+  production: { portBase: number; postgresPassword: string };
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): KaizenConfig {
-  const home = path.resolve(env.KAIZEN_HOME ?? '.kaizen');
+/** The secrets `kaizen dev up --profile production` generated for a home (KEY=VALUE lines, mode 0600). */
+export function productionEnvFile(home: string): string {
+  return path.join(home, 'production.env');
+}
+
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^\s*([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!.trim();
+  }
+  return out;
+}
+
+/**
+ * The configuration from the environment. A home made by the production profile holds its
+ * generated secrets in production.env; they fill in what the environment does not set.
+ */
+export function loadConfig(given: NodeJS.ProcessEnv = process.env): KaizenConfig {
+  const home = path.resolve(given.KAIZEN_HOME ?? '.kaizen');
+  let fromHome: Record<string, string> = {};
+  try {
+    fromHome = parseEnvFile(readFileSync(productionEnvFile(home), 'utf8'));
+  } catch {
+    // no production profile in this home
+  }
+  // what the environment sets wins; the home's file fills in the rest
+  const env = new Proxy(given, {
+    get: (target, key) => (typeof key === 'string' ? (target[key] ?? fromHome[key]) : undefined),
+  });
   return {
     home,
     temporal: {
@@ -47,5 +78,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KaizenConfig {
     },
     adminToken: env.KAIZEN_ADMIN_TOKEN ?? DEV_ADMIN_TOKEN,
     feedbackToken: env.KAIZEN_FEEDBACK_TOKEN ?? '',
+    production: {
+      portBase: Number(env.KAIZEN_PRODUCTION_PORT_BASE ?? 17300),
+      postgresPassword: env.KAIZEN_POSTGRES_PASSWORD ?? '',
+    },
   };
 }

@@ -40,17 +40,20 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('up')
     .description('start (or repair) the local stack; idempotent')
     .option('--json', 'print one JSON document')
-    .action(action(async (o: { json?: boolean }) => devUp(cfg(), createOutput(Boolean(o.json)))));
+    .option('--profile <profile>', 'dev (Temporal dev server, one of each) or production (PostgreSQL, Temporal services, replicas behind HAProxy); default: the one this home was brought up with, else dev')
+    .action(action(async (o: { json?: boolean; profile?: string }) => devUp(cfg(), createOutput(Boolean(o.json)), o.profile)));
   dev
     .command('down')
     .description('stop exactly what `dev up` started')
     .option('--json', 'print one JSON document')
-    .action(action(async (o: { json?: boolean }) => devDown(cfg(), createOutput(Boolean(o.json)))));
+    .option('--profile <profile>', 'dev (Temporal dev server, one of each) or production (PostgreSQL, Temporal services, replicas behind HAProxy); default: the one this home was brought up with, else dev')
+    .action(action(async (o: { json?: boolean; profile?: string }) => devDown(cfg(), createOutput(Boolean(o.json)), o.profile)));
   dev
     .command('status')
     .description('health of each component')
     .option('--json', 'print one JSON document')
-    .action(action(async (o: { json?: boolean }) => devStatus(cfg(), createOutput(Boolean(o.json)))));
+    .option('--profile <profile>', 'dev (Temporal dev server, one of each) or production (PostgreSQL, Temporal services, replicas behind HAProxy); default: the one this home was brought up with, else dev')
+    .action(action(async (o: { json?: boolean; profile?: string }) => devStatus(cfg(), createOutput(Boolean(o.json)), o.profile)));
 
   program
     .command('worker')

@@ -8,9 +8,19 @@ import { KaizenError } from '../errors';
 export const TEMPORAL_STAMP = 'temporal v1.5.1';
 export const MINIO_STAMP = 'minio RELEASE.2025-10-15T17-29-55Z 9e49d5e7a648f00e26f2246f4dc28e6b07f8c84a';
 
+export const TEMPORAL_SERVER_STAMP = 'temporal-server v1.29.1';
+export const TEMPORAL_SQL_TOOL_STAMP = 'temporal-sql-tool v1.29.1';
+export const TEMPORAL_UI_STAMP = 'temporal-ui-server v2.42.1';
+
+/** Where Debian's packages put the production profile's PostgreSQL and HAProxy. */
+export const POSTGRES_BIN_DIR = '/usr/lib/postgresql/15/bin';
+export const HAPROXY_BIN = '/usr/sbin/haproxy';
+
 export interface Binaries {
   temporal: string;
   minio: string;
+  /** The production profile's: the Temporal server, its SQL schema tool, the UI server, PostgreSQL's bin directory, HAProxy. */
+  production?: { server: string; sqlTool: string; ui: string; postgres: string; haproxy: string };
 }
 
 /** KAIZEN_BIN_DIR, else $XDG_CACHE_HOME/kaizen/bin, else ~/.cache/kaizen/bin. */
@@ -40,8 +50,8 @@ function readStamp(file: string): string | null {
 function resolveOne(
   env: NodeJS.ProcessEnv,
   what: string,
-  name: 'temporal' | 'minio',
-  override: 'KAIZEN_TEMPORAL_BIN' | 'KAIZEN_MINIO_BIN',
+  name: string,
+  override: string,
   stamp: string,
 ): string {
   const given = env[override];
@@ -54,7 +64,7 @@ function resolveOne(
   const dir = binDir(env);
   const file = path.join(dir, name);
   if (!isExecutable(file)) {
-    throw new KaizenError('ProvisionFailed', `${what} not found at ${file}; run \`npm run provision\``);
+    throw new KaizenError('ProvisionFailed', `${what} not found at ${file}; run \`npm run provision${name.startsWith('temporal-') ? ' -- --production' : ''}\``);
   }
   const found = readStamp(path.join(dir, `${name}.version`));
   if (found !== stamp) {
@@ -67,9 +77,26 @@ function resolveOne(
 }
 
 /** The server binaries of the local stack: env overrides, else the provisioned cache. */
-export function resolveBinaries(env: NodeJS.ProcessEnv = process.env): Binaries {
-  return {
+export function resolveBinaries(env: NodeJS.ProcessEnv = process.env, profile: 'dev' | 'production' = 'dev'): Binaries {
+  const base = {
     temporal: resolveOne(env, 'Temporal CLI', 'temporal', 'KAIZEN_TEMPORAL_BIN', TEMPORAL_STAMP),
     minio: resolveOne(env, 'MinIO server', 'minio', 'KAIZEN_MINIO_BIN', MINIO_STAMP),
+  };
+  if (profile === 'dev') return base;
+  const pkg = (file: string, name: string) => {
+    if (!isExecutable(file)) {
+      throw new KaizenError('ProvisionFailed', `${file} not found: the production profile needs Debian's ${name} package; run \`npm run provision -- --production\``);
+    }
+    return file;
+  };
+  return {
+    ...base,
+    production: {
+      server: resolveOne(env, 'Temporal server', 'temporal-server', 'KAIZEN_TEMPORAL_SERVER_BIN', TEMPORAL_SERVER_STAMP),
+      sqlTool: resolveOne(env, 'Temporal SQL tool', 'temporal-sql-tool', 'KAIZEN_TEMPORAL_SQL_TOOL_BIN', TEMPORAL_SQL_TOOL_STAMP),
+      ui: resolveOne(env, 'Temporal UI server', 'temporal-ui-server', 'KAIZEN_TEMPORAL_UI_BIN', TEMPORAL_UI_STAMP),
+      postgres: path.dirname(pkg(path.join(POSTGRES_BIN_DIR, 'postgres'), 'postgresql')),
+      haproxy: pkg(HAPROXY_BIN, 'haproxy'),
+    },
   };
 }

@@ -184,6 +184,8 @@ export interface SpawnSpec {
   env: NodeJS.ProcessEnv;
   cwd?: string;
   logFile: string;
+  /** The argv the process will have after `argv` execs it (a wrapper such as setpriv): recorded instead. */
+  execArgv?: string[];
 }
 
 /**
@@ -219,11 +221,20 @@ export async function spawnDetached(spec: SpawnSpec): Promise<PidRecord> {
       throw new Error(`cannot start ${spec.name} (${cmd}): ${spawnError?.message ?? 'no pid'}`);
     }
     child.unref();
-    const info = readProcessInfo(child.pid);
+    let info = readProcessInfo(child.pid);
+    if (spec.execArgv) {
+      // the wrapper execs at once: wait (briefly) until the pid runs the final command line
+      const want = spec.execArgv;
+      const deadline = Date.now() + 2_000;
+      while (info && !(info.argv.length === want.length && info.argv.every((a, i) => a === want[i])) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+        info = readProcessInfo(child.pid);
+      }
+    }
     rec = {
       name: spec.name,
       pid: child.pid,
-      argv: spec.argv,
+      argv: spec.execArgv ?? spec.argv,
       startTime: info?.startTime ?? '',
       startedAt: new Date().toISOString(),
       logFile: spec.logFile,

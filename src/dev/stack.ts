@@ -1,13 +1,30 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KaizenConfig } from '../config';
 import { KaizenError, errorMessage } from '../errors';
 import { ObjectStore } from '../storage/object-store';
-import { MODEL_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE, TASK_QUEUES } from '../types';
+import { TASK_QUEUES } from '../types';
 import { resolveBinaries, type Binaries } from './binaries';
-import { httpOk, temporalHealthy } from './health';
+import {
+  HOST,
+  REPO_ROOT,
+  devPlan,
+  minioUrl,
+  serverUrl,
+  temporalAddress,
+  temporalUiUrl,
+  minioConsoleUrl,
+  validateStack,
+  type Component,
+  type Plan,
+  type PortUse,
+  type ServerSpec,
+  type StackOptions,
+  type StackStatus,
+  type WorkerSpec,
+} from './components';
+import { productionPlan, productionServers, productionWorkers } from './production';
 import {
   isPortFree,
   listPidFiles,
@@ -15,7 +32,6 @@ import {
   logFile,
   logTail,
   pidFile,
-  readOwnLog,
   readPidRecord,
   removePidFile,
   spawnDetached,
@@ -24,67 +40,20 @@ import {
   type PidRecord,
 } from './processes';
 
-// The local stack of `kaizen dev up|down|status` and of the integration tests: the Temporal dev
-// server (with its UI), MinIO, the workers and the model servers, each a detached process with a
-// pid file under <home>/run and a log under <home>/logs, so later commands find exactly what an
-// earlier `up` started.
+// The supervisor of `kaizen dev up|down|status` and of the integration tests: it starts a profile's
+// components (components.ts: dev; production.ts: production) phase by phase, each a detached
+// process with a pid file under <home>/run and a log under <home>/logs, so later commands find
+// exactly what an earlier `up` started.
 
-/** The line a worker prints on stdout once it polls its task queues. */
-export const WORKER_READY_LINE = 'kaizen worker ready';
-
-const HOST = '127.0.0.1';
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const KAIZEN_BIN = path.join(REPO_ROOT, 'bin', 'kaizen.js');
-
-export interface WorkerSpec {
-  name: string;
-  queues: string[];
-  /** argv to run instead of `node bin/kaizen.js worker --queues …` (tests). */
-  command?: string[];
-  /** Serve the worker's Prometheus /metrics on this port of 127.0.0.1. */
-  metricsPort?: number;
-}
-
-export interface ServerSpec {
-  name: string;
-  env: 'production' | 'staging';
-  port: number;
-  /** argv to run instead of `node bin/kaizen.js serve --env … --port …` (tests). */
-  command?: string[];
-}
-
-export interface StackOptions {
-  home: string;
-  temporalPort: number;
-  temporalUiPort: number;
-  minioPort: number;
-  minioConsolePort: number;
-  s3: { accessKey: string; secretKey: string; bucket: string; region?: string };
-  /** Namespace created at launch besides `default`. */
-  namespace?: string;
-  workers: WorkerSpec[];
-  servers: ServerSpec[];
-  /** Extra environment for every component (the stack's own endpoints take precedence). */
-  env?: NodeJS.ProcessEnv;
-  log?: (line: string) => void;
-  /** Default: resolveBinaries() (KAIZEN_TEMPORAL_BIN / KAIZEN_MINIO_BIN, else the provisioned cache). */
-  binaries?: Binaries;
-  /** Limit for Temporal and MinIO to become ready; `up` fails after it. Default 60 s. */
-  readyTimeoutMs?: number;
-  /** Limit for each worker and server; after it `up` reports it unhealthy. Default 90 s. */
-  componentTimeoutMs?: number;
-}
-
-export interface ComponentStatus {
-  name: string;
-  pid: number | null;
-  url: string | null;
-  healthy: boolean;
-}
-
-export interface StackStatus {
-  components: ComponentStatus[];
-}
+export {
+  WORKER_READY_LINE,
+  stackEnvironment,
+  type ComponentStatus,
+  type ServerSpec,
+  type StackOptions,
+  type StackStatus,
+  type WorkerSpec,
+} from './components';
 
 export function defaultWorkers(): WorkerSpec[] {
   return [
@@ -109,8 +78,21 @@ export function defaultServers(cfg: KaizenConfig): ServerSpec[] {
   ];
 }
 
-export function stackOptionsFromConfig(cfg: KaizenConfig): StackOptions {
+export function stackOptionsFromConfig(cfg: KaizenConfig, profile: 'dev' | 'production' = 'dev'): StackOptions {
   const minioPort = portOf(cfg.s3.endpoint, 9000);
+  const production =
+    profile === 'production'
+      ? {
+          profile,
+          production: {
+            portBase: cfg.production.portBase,
+            postgresPassword: cfg.production.postgresPassword,
+            loadBalancer: { production: portOf(cfg.servers.production, 8080), staging: portOf(cfg.servers.staging, 8081) },
+          },
+          workers: productionWorkers(),
+          servers: productionServers(cfg.production.portBase),
+        }
+      : {};
   return {
     home: cfg.home,
     temporalPort: portOf(cfg.temporal.address, 7233),
@@ -126,193 +108,8 @@ export function stackOptionsFromConfig(cfg: KaizenConfig): StackOptions {
     namespace: cfg.temporal.namespace,
     workers: defaultWorkers(),
     servers: defaultServers(cfg),
+    ...production,
   };
-}
-
-// ---------------------------------------------------------------------------------------------
-
-interface PortUse {
-  port: number;
-  what: string;
-  /** How to move it elsewhere. */
-  hint: string;
-}
-
-interface Component {
-  name: string;
-  kind: 'temporal' | 'minio' | 'worker' | 'server';
-  argv: string[];
-  env: NodeJS.ProcessEnv;
-  ports: PortUse[];
-  /** One readiness probe of a live process. */
-  ready: (rec: PidRecord) => Promise<boolean>;
-  /** Describe it for status, given its live record (or null). */
-  status: (rec: PidRecord | null) => Promise<ComponentStatus[]>;
-}
-
-const temporalAddress = (o: StackOptions) => `${HOST}:${o.temporalPort}`;
-const temporalUiUrl = (o: StackOptions) => `http://${HOST}:${o.temporalUiPort}`;
-const minioUrl = (o: StackOptions) => `http://${HOST}:${o.minioPort}`;
-const minioConsoleUrl = (o: StackOptions) => `http://${HOST}:${o.minioConsolePort}`;
-const serverUrl = (s: ServerSpec) => `http://${HOST}:${s.port}`;
-
-/** The environment that points a worker, server or CLI at this stack. */
-export function stackEnvironment(o: StackOptions): Record<string, string> {
-  const env: Record<string, string> = {
-    KAIZEN_HOME: o.home,
-    TEMPORAL_ADDRESS: temporalAddress(o),
-    KAIZEN_TEMPORAL_UI_PORT: String(o.temporalUiPort),
-    KAIZEN_S3_ENDPOINT: minioUrl(o),
-    KAIZEN_S3_ACCESS_KEY: o.s3.accessKey,
-    KAIZEN_S3_SECRET_KEY: o.s3.secretKey,
-    KAIZEN_BUCKET: o.s3.bucket,
-  };
-  if (o.s3.region) env.KAIZEN_S3_REGION = o.s3.region;
-  if (o.namespace) env.TEMPORAL_NAMESPACE = o.namespace;
-  for (const s of o.servers)
-    env[s.env === 'production' ? 'KAIZEN_PRODUCTION_URL' : 'KAIZEN_STAGING_URL'] = serverUrl(s);
-  return env;
-}
-
-const COMPONENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
-function validate(o: StackOptions): void {
-  const names = new Set(['temporal', 'temporal-ui', 'minio', 'minio-console']);
-  for (const c of [...o.workers, ...o.servers]) {
-    if (!COMPONENT_NAME.test(c.name))
-      throw new KaizenError('SpecInvalid', `stack component name "${c.name}" must be a plain file name`);
-    if (names.has(c.name))
-      throw new KaizenError('SpecInvalid', `stack component name "${c.name}" is used twice`);
-    names.add(c.name);
-  }
-}
-
-function components(o: StackOptions, bins: Binaries | null): Component[] {
-  const baseEnv = { ...process.env, ...o.env };
-  const childEnv = { ...baseEnv, ...stackEnvironment(o) };
-  const dead = (name: string, url: string | null): ComponentStatus => ({
-    name,
-    pid: null,
-    url,
-    healthy: false,
-  });
-
-  const temporal: Component = {
-    name: 'temporal',
-    kind: 'temporal',
-    argv: [
-      bins?.temporal ?? 'temporal',
-      'server',
-      'start-dev',
-      '--ip',
-      HOST,
-      '--port',
-      String(o.temporalPort),
-      '--ui-port',
-      String(o.temporalUiPort),
-      '--db-filename',
-      path.join(o.home, 'temporal.db'),
-      ...(o.namespace && o.namespace !== 'default' ? ['--namespace', o.namespace] : []),
-      '--dynamic-config-value',
-      'frontend.enableServerVersionCheck=false',
-      '--search-attribute',
-      `${STAGE_SEARCH_ATTRIBUTE}=Keyword`,
-      '--search-attribute',
-      `${MODEL_SEARCH_ATTRIBUTE}=Keyword`,
-      '--log-level',
-      'warn',
-    ],
-    env: baseEnv,
-    ports: [
-      { port: o.temporalPort, what: 'Temporal gRPC', hint: 'set TEMPORAL_ADDRESS=127.0.0.1:<port>' },
-      { port: o.temporalUiPort, what: 'Temporal UI', hint: 'set KAIZEN_TEMPORAL_UI_PORT' },
-    ],
-    ready: async () => (await temporalHealthy(HOST, o.temporalPort)) && (await httpOk(temporalUiUrl(o))),
-    status: async (rec) => {
-      if (!rec) return [dead('temporal', temporalAddress(o)), dead('temporal-ui', temporalUiUrl(o))];
-      const [grpc, ui] = await Promise.all([temporalHealthy(HOST, o.temporalPort), httpOk(temporalUiUrl(o))]);
-      return [
-        { name: 'temporal', pid: rec.pid, url: temporalAddress(o), healthy: grpc },
-        { name: 'temporal-ui', pid: rec.pid, url: temporalUiUrl(o), healthy: ui },
-      ];
-    },
-  };
-
-  const minio: Component = {
-    name: 'minio',
-    kind: 'minio',
-    argv: [
-      bins?.minio ?? 'minio',
-      'server',
-      path.join(o.home, 'minio'),
-      '--address',
-      `${HOST}:${o.minioPort}`,
-      '--console-address',
-      `${HOST}:${o.minioConsolePort}`,
-      // keeps MinIO from creating ~/.minio/certs
-      '--certs-dir',
-      path.join(o.home, 'minio-certs'),
-    ],
-    env: { ...baseEnv, MINIO_ROOT_USER: o.s3.accessKey, MINIO_ROOT_PASSWORD: o.s3.secretKey },
-    ports: [
-      { port: o.minioPort, what: 'MinIO API', hint: 'set KAIZEN_S3_ENDPOINT=http://127.0.0.1:<port>' },
-      { port: o.minioConsolePort, what: 'MinIO console', hint: 'it is the MinIO API port + 1' },
-    ],
-    ready: async () =>
-      (await httpOk(`${minioUrl(o)}/minio/health/live`)) && (await httpOk(minioConsoleUrl(o))),
-    status: async (rec) => {
-      if (!rec) return [dead('minio', minioUrl(o)), dead('minio-console', minioConsoleUrl(o))];
-      const [api, consoleUp] = await Promise.all([
-        httpOk(`${minioUrl(o)}/minio/health/live`),
-        httpOk(minioConsoleUrl(o)),
-      ]);
-      return [
-        { name: 'minio', pid: rec.pid, url: minioUrl(o), healthy: api },
-        { name: 'minio-console', pid: rec.pid, url: minioConsoleUrl(o), healthy: consoleUp },
-      ];
-    },
-  };
-
-  const workers = o.workers.map((w): Component => {
-    const ready = async (rec: PidRecord) => readOwnLog(rec).includes(WORKER_READY_LINE);
-    return {
-      name: w.name,
-      kind: 'worker',
-      argv: w.command ?? [
-        process.execPath,
-        KAIZEN_BIN,
-        'worker',
-        '--queues',
-        w.queues.join(','),
-        ...(w.metricsPort ? ['--metrics', `${HOST}:${w.metricsPort}`] : []),
-      ],
-      env: childEnv,
-      ports: w.metricsPort ? [{ port: w.metricsPort, what: `${w.name} metrics`, hint: 'give the worker another metricsPort' }] : [],
-      ready,
-      status: async (rec) => {
-        const url = w.metricsPort ? `http://${HOST}:${w.metricsPort}/metrics` : null;
-        return rec ? [{ name: w.name, pid: rec.pid, url, healthy: await ready(rec) }] : [dead(w.name, url)];
-      },
-    };
-  });
-
-  const servers = o.servers.map((s): Component => {
-    const ready = () => httpOk(`${serverUrl(s)}/healthz`);
-    return {
-      name: s.name,
-      kind: 'server',
-      argv: s.command ?? [process.execPath, KAIZEN_BIN, 'serve', '--env', s.env, '--port', String(s.port)],
-      env: childEnv,
-      ports: [{ port: s.port, what: `${s.env} model server`, hint: `set KAIZEN_${s.env.toUpperCase()}_URL` }],
-      ready,
-      status: async (rec) =>
-        rec
-          ? [{ name: s.name, pid: rec.pid, url: serverUrl(s), healthy: await ready() }]
-          : [dead(s.name, serverUrl(s))],
-    };
-  });
-
-  return [temporal, minio, ...workers, ...servers];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,7 +162,7 @@ async function inspect(o: StackOptions, c: Component): Promise<Inspected> {
   const file = pidFile(o.home, c.name);
   const recorded = await readPidRecord(file);
   const live = liveProcess(recorded);
-  if (live && sameArgv(live.argv, c.argv)) return { live, recentlyDied: false };
+  if (live && sameArgv(live.argv, c.execArgv ?? c.argv)) return { live, recentlyDied: false };
   if (live) {
     log(`${c.name}: its command line changed (ports, binary or options); restarting it`);
     await stopProcess(live);
@@ -426,6 +223,7 @@ async function ensure(
     rec = await spawnDetached({
       name: c.name,
       argv: c.argv,
+      execArgv: c.execArgv,
       env: c.env,
       cwd: REPO_ROOT,
       logFile: logFile(o.home, c.name),
@@ -446,11 +244,11 @@ async function ensure(
   return failed(o, c, rec, why);
 }
 
-/** Temporal and MinIO are required: their failure fails `up`; a worker or server is reported unhealthy. */
+/** A required component's failure fails `up`; a worker or server is reported unhealthy. */
 function failed(o: StackOptions, c: Component, rec: PidRecord, why: string): Ensured {
   const tail = logTail(rec);
   const message = `${why}; see ${rec.logFile}${tail ? `; last lines:\n${tail}` : ''}`;
-  if (c.kind === 'temporal' || c.kind === 'minio') throw new KaizenError('StackNotRunning', message);
+  if (c.required) throw new KaizenError('StackNotRunning', message);
   (o.log ?? (() => undefined))(`WARNING: ${message}`);
   return { rec: liveProcess(rec), healthy: false, reused: false };
 }
@@ -495,19 +293,28 @@ async function settleAll<T>(tasks: Promise<T>[]): Promise<T[]> {
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
+/** The profile's components and steps. */
+function planOf(o: StackOptions, bins: Binaries | null): Plan {
+  const timeout = o.readyTimeoutMs ?? 60_000;
+  const bucket = () => ensureBucketWithRetry(o, timeout);
+  return o.profile === 'production' ? productionPlan(o, bins, bucket) : devPlan(o, bins, bucket);
+}
+
 /**
- * Starts whatever of the stack is not running and healthy (idempotent): Temporal and MinIO in
- * parallel, then the bucket, then workers and servers. Throws when Temporal or MinIO cannot start;
- * a worker or server that does not get ready in time is reported with healthy=false.
+ * Starts whatever of the stack is not running and healthy (idempotent), phase by phase: the
+ * components of a phase side by side, the steps (bucket, schema, namespace) between phases.
+ * Throws when a required component (Temporal, MinIO, PostgreSQL) cannot start; a worker or server
+ * that does not get ready in time is reported with healthy=false.
  */
 export async function upStack(o: StackOptions): Promise<StackStatus> {
-  validate(o);
+  validateStack(o);
   const log = o.log ?? (() => undefined);
   const t0 = Date.now();
   await mkdir(path.join(o.home, 'run'), { recursive: true });
   await mkdir(path.join(o.home, 'logs'), { recursive: true });
-  const bins = o.binaries ?? resolveBinaries({ ...process.env, ...o.env });
-  const all = components(o, bins);
+  const bins = o.binaries ?? resolveBinaries({ ...process.env, ...o.env }, o.profile ?? 'dev');
+  const plan = planOf(o, bins);
+  const all = plan.components;
   const infraTimeout = o.readyTimeoutMs ?? 60_000;
   const componentTimeout = o.componentTimeoutMs ?? 90_000;
 
@@ -522,26 +329,34 @@ export async function upStack(o: StackOptions): Promise<StackStatus> {
   );
   if (conflict) throw new KaizenError('StackNotRunning', conflict);
 
-  const isInfra = (c: Component) => c.kind === 'temporal' || c.kind === 'minio';
-  await settleAll(
-    all
-      .map((c, i) => (isInfra(c) ? ensure(o, c, live[i] ?? null, infraTimeout) : null))
-      .filter((p) => p !== null),
-  );
-  await ensureBucketWithRetry(o, infraTimeout);
-  const ensured = await settleAll(
-    all
-      .map((c, i) => (isInfra(c) ? null : ensure(o, c, live[i] ?? null, componentTimeout)))
-      .filter((p) => p !== null),
-  );
+  const phases = [...new Set([...all.map((c) => c.phase), ...plan.steps.map((s) => s.beforePhase)])].sort((x, y) => x - y);
+  const ensured: Ensured[] = [];
+  for (const phase of phases) {
+    for (const step of plan.steps.filter((s) => s.beforePhase === phase)) {
+      const t = Date.now();
+      await step.run();
+      log(`${step.name}: done in ${seconds(Date.now() - t)}`);
+    }
+    ensured.push(
+      ...(await settleAll(
+        all
+          .map((c, i) => (c.phase === phase ? ensure(o, c, live[i] ?? null, c.required ? infraTimeout : componentTimeout) : null))
+          .filter((p) => p !== null),
+      )),
+    );
+  }
 
   const status = await stackStatus(o);
   const byName = new Map(status.components.map((c) => [c.name, c]));
   const pidOf = (name: string) => byName.get(name)?.pid ?? '-';
-  log(
-    `Temporal       ${temporalAddress(o)}  namespace ${o.namespace ?? 'default'}  (pid ${pidOf('temporal')})`,
-  );
+  const temporalPid = pidOf(o.profile === 'production' ? 'temporal-frontend' : 'temporal');
+  log(`Temporal       ${temporalAddress(o)}  namespace ${o.namespace ?? 'default'}  (pid ${temporalPid})`);
   log(`Temporal UI    ${temporalUiUrl(o)}`);
+  if (o.profile === 'production' && o.production) {
+    const lb = o.production.loadBalancer;
+    log(`PostgreSQL     127.0.0.1:${o.production.portBase}  (pid ${pidOf('postgres')})`);
+    log(`load balancer  production http://127.0.0.1:${lb.production}, staging http://127.0.0.1:${lb.staging}  (pid ${pidOf('load-balancer')})`);
+  }
   log(`MinIO          ${minioUrl(o)}  bucket ${o.s3.bucket}  (pid ${pidOf('minio')})`);
   log(`MinIO console  ${minioConsoleUrl(o)}  user ${o.s3.accessKey}`);
   for (const w of o.workers) {
@@ -566,7 +381,9 @@ export async function downStack(o: StackOptions): Promise<StackStatus> {
   const records = await Promise.all(
     (await listPidFiles(o.home)).map(async (file) => ({ file, rec: await readPidRecord(file) })),
   );
-  const infraNames = new Set(['temporal', 'minio']);
+  // the reverse of the start order: what depends on Temporal and MinIO stops while they still answer
+  const phaseOf = new Map(planOf(o, null).components.map((c) => [c.name, c.phase]));
+  const phases = [...new Set(records.map((r) => phaseOf.get(r.rec?.name ?? '') ?? Infinity))].sort((x, y) => y - x);
   const stop = async ({ file, rec }: { file: string; rec: PidRecord | null }) => {
     const live = liveProcess(rec);
     if (live) {
@@ -576,17 +393,17 @@ export async function downStack(o: StackOptions): Promise<StackStatus> {
     }
     await removePidFile(file);
   };
-  // workers first, so they shut down cleanly while Temporal still answers
-  await Promise.all(records.filter((r) => !infraNames.has(r.rec?.name ?? '')).map(stop));
-  await Promise.all(records.filter((r) => infraNames.has(r.rec?.name ?? '')).map(stop));
+  for (const phase of phases) {
+    await Promise.all(records.filter((r) => (phaseOf.get(r.rec?.name ?? '') ?? Infinity) === phase).map(stop));
+  }
   if (records.length === 0) log(`nothing to stop in ${o.home}`);
   return stackStatus(o);
 }
 
 /** Health of every component, from the pid files and live probes; starts and stops nothing. */
 export async function stackStatus(o: StackOptions): Promise<StackStatus> {
-  validate(o);
-  const all = components(o, o.binaries ?? null);
+  validateStack(o);
+  const all = planOf(o, o.binaries ?? null).components;
   const parts = await Promise.all(
     all.map(async (c) => {
       const live = liveProcess(await readPidRecord(pidFile(o.home, c.name)));

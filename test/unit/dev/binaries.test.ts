@@ -2,11 +2,15 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MINIO_STAMP, TEMPORAL_STAMP, binDir, resolveBinaries } from '../../../src/dev/binaries';
+import { HAPROXY_BIN, MINIO_STAMP, POSTGRES_BIN_DIR, TEMPORAL_SERVER_STAMP, TEMPORAL_SQL_TOOL_STAMP, TEMPORAL_STAMP, TEMPORAL_UI_STAMP, binDir, resolveBinaries } from '../../../src/dev/binaries';
 import { isKaizenError } from '../../../src/errors';
 
 interface ProvisionModule {
   TEMPORAL_PIN: { stamp: string };
+  TEMPORAL_SERVER_PIN: { stamp: string };
+  TEMPORAL_SQL_TOOL_PIN: { stamp: string };
+  TEMPORAL_UI_PIN: { stamp: string };
+  PACKAGE_COMMANDS: { postgresql: string; haproxy: string };
   MINIO_PIN: { stamp: string; commit: string; version: string };
   defaultBinDir(env: NodeJS.ProcessEnv): string;
 }
@@ -87,6 +91,11 @@ describe('resolveBinaries', () => {
     const provision = (await import(/* @vite-ignore */ provisionUrl)) as ProvisionModule;
     expect(provision.TEMPORAL_PIN.stamp).toBe(TEMPORAL_STAMP);
     expect(provision.MINIO_PIN.stamp).toBe(MINIO_STAMP);
+    expect(provision.TEMPORAL_SERVER_PIN.stamp).toBe(TEMPORAL_SERVER_STAMP);
+    expect(provision.TEMPORAL_SQL_TOOL_PIN.stamp).toBe(TEMPORAL_SQL_TOOL_STAMP);
+    expect(provision.TEMPORAL_UI_PIN.stamp).toBe(TEMPORAL_UI_STAMP);
+    expect(provision.PACKAGE_COMMANDS.postgresql).toBe(`${POSTGRES_BIN_DIR}/postgres`);
+    expect(provision.PACKAGE_COMMANDS.haproxy).toBe(HAPROXY_BIN);
     expect(MINIO_STAMP).toContain(provision.MINIO_PIN.commit);
     for (const env of [{}, { KAIZEN_BIN_DIR: '/opt/kz' }, { XDG_CACHE_HOME: '/var/cache/me' }]) {
       expect(binDir(env)).toBe(provision.defaultBinDir(env));
