@@ -402,3 +402,14 @@ export function logTail(rec: Pick<PidRecord, 'logFile' | 'logOffset'>, lines = 1
     .slice(-lines)
     .join('\n');
 }
+
+/** The first of `n` consecutive free ports, searched from a random start in [from, to). */
+export async function freePortRange(n: number, from = 20_000, to = 40_000, host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = from + Math.floor(Math.random() * (to - from - n));
+    let free = true;
+    for (let p = base; p < base + n && free; p++) free = await isPortFree(p, host);
+    if (free) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports in [${from}, ${to})`);
+}

@@ -33,7 +33,7 @@ import { tcpOpen } from './processes';
 // two workers per task queue, two production replicas and a staging server, and HAProxy in front
 // of the model servers. Every config file is written here, from the options, under <home>/config.
 
-/** Offsets from ProductionOptions.portBase. */
+/** Offsets from ProductionOptions.portBase (keep the base under 32756: Temporal stores membership ports as a SQL smallint). */
 export const PRODUCTION_PORTS = {
   postgres: 0,
   frontendMembership: 1,
@@ -370,7 +370,8 @@ export function productionPlan(o: StackOptions, bins: Binaries | null, ensureBuc
     return {
       name,
       kind: 'temporal',
-      phase: 1,
+      // history first: on a new database the first service to start writes the cluster metadata
+      phase: svc === 'history' ? 1 : 1.5,
       required: true,
       argv: [prod?.server ?? 'temporal-server', '--root', temporalConfigRoot, '--config', 'temporal', '--env', 'production', '--allow-no-auth', 'start', '--service', svc],
       env: baseEnv,

@@ -24,7 +24,7 @@ import {
   type StackStatus,
   type WorkerSpec,
 } from './components';
-import { productionPlan, productionServers, productionWorkers } from './production';
+import { PRODUCTION_PORT_COUNT, productionPlan, productionServers, productionWorkers } from './production';
 import {
   isPortFree,
   listPidFiles,
@@ -80,6 +80,15 @@ export function defaultServers(cfg: KaizenConfig): ServerSpec[] {
 
 export function stackOptionsFromConfig(cfg: KaizenConfig, profile: 'dev' | 'production' = 'dev'): StackOptions {
   const minioPort = portOf(cfg.s3.endpoint, 9000);
+  if (profile === 'production') {
+    const b = cfg.production.portBase;
+    if (!Number.isInteger(b) || b < 1024 || b > 32767 - PRODUCTION_PORT_COUNT) {
+      throw new KaizenError('ConfigInvalid', `KAIZEN_PRODUCTION_PORT_BASE must be a port from 1024 to ${32767 - PRODUCTION_PORT_COUNT} (Temporal keeps membership ports in a SQL smallint), got "${String(b)}"`);
+    }
+    if (!cfg.production.postgresPassword) {
+      throw new KaizenError('ConfigInvalid', 'the production profile needs KAIZEN_POSTGRES_PASSWORD (`kaizen dev up --profile production` generates it into <home>/production.env)');
+    }
+  }
   const production =
     profile === 'production'
       ? {

@@ -24,6 +24,7 @@ export interface ServingMetrics {
   feedbackMemoryBytes: Gauge;
   feedbackMemoryEntries: Gauge;
   feedbackEvictions: Counter<'reason'>;
+  feedbackForwarded: Counter<'status'>;
   tensors: Gauge;
   feedback: Counter<'model' | 'version' | 'result'>;
   routeUnavailable: Gauge<'model' | 'version'>;
@@ -129,6 +130,12 @@ export function createServingMetrics(options: { env: string; defaultMetrics?: bo
       name: 'kaizen_feedback_memory_evicted_total',
       help: 'Predictions forgotten before their feedback came, oldest first, by the bound that pushed them out: entries or bytes.',
       labelNames: ['reason'],
+      registers: [registry],
+    }),
+    feedbackForwarded: new Counter({
+      name: 'kaizen_feedback_forwarded_total',
+      help: 'Feedback for a prediction another replica made, passed to that replica, by the HTTP status it answered.',
+      labelNames: ['status'],
       registers: [registry],
     }),
     feedback: new Counter({

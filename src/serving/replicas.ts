@@ -255,6 +255,7 @@ export async function forwardFeedback(
   model: string,
   request: ForwardableRequest,
   reply: ForwardableReply,
+  onForwarded?: (status: number) => void,
 ): Promise<unknown> {
   const owner = await directory.find(issuer);
   if (!owner) {
@@ -280,6 +281,7 @@ export async function forwardFeedback(
     throw new KaizenError('NotReady', `request_id: model server ${issuer} at ${owner.url}, which holds that prediction, did not answer: ${errorMessage(err)}`);
   }
   const text = await res.text();
+  onForwarded?.(res.status);
   return reply.code(res.status).header('content-type', res.headers.get('content-type') ?? 'application/json').send(text);
 }
 

@@ -577,7 +577,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const issuer = issuerOf(id);
     if (directory && issuer !== null && issuer !== serverId && request.headers[FORWARDED_HEADER] === undefined) {
       // another replica answered that prediction and holds it: hand the label to it
-      return forwardFeedback(directory, issuer, name, request, reply);
+      return forwardFeedback(directory, issuer, name, request, reply, (status) => metrics.feedbackForwarded.inc({ status: String(status) }));
     }
     const unknown = () =>
       new KaizenError(

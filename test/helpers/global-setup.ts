@@ -80,6 +80,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
     log: say,
   };
 
+  return launchTestStack(project, o, { t0, say, withWorkers, extraEnv: {} });
+}
+
+/**
+ * Starts a test stack (any profile), provides it to the test files and returns its teardown; a
+ * stack that fails to start, or starts with a component not ready, is stopped and the run fails.
+ */
+export async function launchTestStack(
+  project: TestProject,
+  o: StackOptions,
+  { t0, say, withWorkers, extraEnv }: { t0: number; say: (line: string) => void; withWorkers: boolean; extraEnv: Record<string, string> },
+): Promise<() => Promise<void>> {
+  const home = o.home;
   const keep = process.env.KAIZEN_KEEP_TEST_HOME === '1';
   const teardown = async () => {
     await downStack({ ...o, log: () => undefined });
@@ -107,7 +120,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const startupMs = Date.now() - t0;
   project.provide('kaizenStack', {
     home,
-    env: stackEnvironment(o),
+    env: { ...stackEnvironment(o), ...extraEnv },
     temporalAddress: `127.0.0.1:${o.temporalPort}`,
     temporalUiUrl: `http://127.0.0.1:${o.temporalUiPort}`,
     s3Endpoint: `http://127.0.0.1:${o.minioPort}`,
@@ -120,3 +133,4 @@ export default async function setup(project: TestProject): Promise<() => Promise
   say(`up in ${(startupMs / 1000).toFixed(1)}s (workers ${withWorkers ? 'on' : 'off'}, home ${home})`);
   return teardown;
 }
+

@@ -113,6 +113,8 @@ describe('two replicas', () => {
     const viaB = await feedbackTo(urls[1]!, { request_id: p.request_id, label: 'true' });
     expect(viaB.status, await viaB.clone().text()).toBe(200);
     expect(((await viaB.json()) as { model_version: number }).model_version).toBe(1);
+    const m = await (await fetch(`${urls[1]}/metrics`)).text();
+    expect(m).toMatch(/kaizen_feedback_forwarded_total\{status="200",env="production"\} 1/);
     // joined on A, where the prediction was: A's window has the label, and a second label is refused
     const w = (await a.inject({ method: 'GET', url: '/admin/models/m/metrics?window=60s', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).json();
     expect(w.versions['1'].feedback).toBe(1);
