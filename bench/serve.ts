@@ -1,8 +1,10 @@
 // Serving throughput: single-row predict requests at 64 connections against the production model
 // server (micro-batching on, then off) and against a bare Fastify route that returns a constant
-// JSON, in the same run. Each server runs in its own child process; autocannon runs here. The
+// JSON, in the same run. Each server runs in its own child process, and so does the load. The
 // three are measured in turn, `--rounds` times, and the medians compared, so a burst of load on the
-// machine does not land on one of them only. The predict server is configured as production is:
+// machine does not land on one of them only. The load generator (autocannon) runs in a process of
+// its own, whose CPU is reported; a last run puts two such clients on the bare route at once: if
+// two clients get more from it than one, one client was the limit and the ratio would flatter. The predict server is configured as production is:
 // the out-of-profile fallback check and the prediction log (to a sink that drops the objects) are on.
 // Besides req/s and latency it reports the server's CPU time per request (all its threads, from
 // /proc), which a busy neighbour on the machine disturbs far less than throughput.
@@ -11,7 +13,8 @@
 //   npm run bench:serve -- [--json] [--connections 64] [--duration 10] [--rounds 3] [--rows 5000] [--max-wait 1]
 //                          [--prediction-log on|off] [--fallback on|off]
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,6 +45,8 @@ const { values: args } = parseArgs({
     'prediction-log': { type: 'string', default: 'on' },
     fallback: { type: 'string', default: 'on' },
     'admin-token': { type: 'string' },
+    url: { type: 'string' },
+    'bodies-file': { type: 'string' },
   },
 });
 
@@ -140,21 +145,18 @@ interface Figures {
   cpuMicrosPerRequest: number | null;
 }
 
-async function load(url: string, bodies: string[], seconds: number, pid?: number): Promise<Figures> {
-  const connections = Number(args.connections);
-  const requests = bodies.map((body) => ({
-    method: 'POST' as const,
-    body,
-    headers: { 'content-type': 'application/json' },
-  }));
+/** The load generator's own process: warm-up, then `MEASURING`, the run, and `DONE <json>`. */
+async function loadChild(): Promise<void> {
+  const bodies = JSON.parse(await readFile(args['bodies-file']!, 'utf8')) as string[];
+  const requests = bodies.map((body) => ({ method: 'POST' as const, body, headers: { 'content-type': 'application/json' } }));
   let connection = 0;
   const run = (duration: number) =>
     new Promise<autocannon.Result>((resolve, reject) => {
       autocannon(
         {
-          url: `${url}/v1/models/${MODEL}:predict`,
+          url: `${args.url}/v1/models/${MODEL}:predict`,
           method: 'POST',
-          connections,
+          connections: Number(args.connections),
           duration,
           requests,
           setupClient: (client) => {
@@ -166,33 +168,69 @@ async function load(url: string, bodies: string[], seconds: number, pid?: number
       );
     });
   await run(2); // warm-up: JIT, connections, tfjs kernels
-  const cpuBefore = await cpuSeconds(pid);
-  const r = await run(seconds);
+  process.stdout.write('MEASURING\n');
+  const cpu0 = process.cpuUsage();
+  const r = await run(Number(args.duration));
+  const cpu = process.cpuUsage(cpu0);
+  process.stdout.write(
+    `DONE ${JSON.stringify({ rps: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, requests: r.requests.total, errors: r.errors + r.timeouts, non2xx: r.non2xx, clientCpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`,
+  );
+}
+
+interface ClientFigures extends Omit<Figures, 'cpuMicrosPerRequest'> {
+  clientCpuSeconds: number;
+}
+
+/** Runs `clients` load processes at once against `url` (connections split between them). */
+async function load(url: string, bodiesFile: string, seconds: number, pid?: number, clients = 1): Promise<Figures & { clientCpuSeconds: number; clientCpuShare: number }> {
+  const connections = Math.max(1, Math.floor(Number(args.connections) / clients));
+  let measuring = 0;
+  let cpuBefore: number | null = null;
+  const runs = Array.from({ length: clients }, () =>
+    new Promise<ClientFigures>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--child', 'load', '--url', url, '--bodies-file', bodiesFile, '--connections', String(connections), '--duration', String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('MEASURING') && !out.includes('DONE') && ++measuring === 1) void cpuSeconds(pid).then((c) => (cpuBefore = c));
+      });
+      child.on('error', reject);
+      child.on('close', (code) => {
+        const m = /DONE (.*)/.exec(out);
+        if (code !== 0 || !m) return reject(new Error(`load child exited with ${code}`));
+        resolve(JSON.parse(m[1]!) as ClientFigures);
+      });
+    }),
+  );
+  const results = await Promise.all(runs);
   const cpuAfter = await cpuSeconds(pid);
+  const total = results.reduce((a, r) => a + r.requests, 0);
+  const clientCpuSeconds = results.reduce((a, r) => a + r.clientCpuSeconds, 0);
   return {
-    cpuMicrosPerRequest:
-      cpuBefore === null || cpuAfter === null || r.requests.total === 0
-        ? null
-        : Math.round(((cpuAfter - cpuBefore) * 1e6) / r.requests.total * 10) / 10,
-    rps: Math.round(r.requests.average),
-    p50Ms: r.latency.p50,
-    p99Ms: r.latency.p99,
-    requests: r.requests.total,
-    errors: r.errors + r.timeouts,
-    non2xx: r.non2xx,
+    cpuMicrosPerRequest: cpuBefore === null || cpuAfter === null || total === 0 ? null : Math.round((((cpuAfter - cpuBefore) * 1e6) / total) * 10) / 10,
+    rps: Math.round(results.reduce((a, r) => a + r.rps, 0)),
+    p50Ms: Math.max(...results.map((r) => r.p50Ms)),
+    p99Ms: Math.max(...results.map((r) => r.p99Ms)),
+    requests: total,
+    errors: results.reduce((a, r) => a + r.errors, 0),
+    non2xx: results.reduce((a, r) => a + r.non2xx, 0),
+    clientCpuSeconds: Math.round(clientCpuSeconds * 100) / 100,
+    // the load processes' CPU over the run's wall time: near 1.0 per client means the client is saturated
+    clientCpuShare: Math.round((clientCpuSeconds / seconds / clients) * 100) / 100,
   };
 }
 
-async function measure(kind: string, extra: string[], bodies: string[], seconds: number) {
+async function measure(kind: string, extra: string[], bodiesFile: string, seconds: number, clients = 1) {
   const { child, url, backend } = await startChild(import.meta.filename, kind, extra);
   try {
-    return { figures: await load(url, bodies, seconds, child.pid), backend };
+    return { figures: await load(url, bodiesFile, seconds, child.pid, clients), backend };
   } finally {
     await stopChild(child);
   }
 }
 
 async function main(): Promise<void> {
+  if (args.child === 'load') return loadChild();
   if (args.child) return childMain(args.child);
   const seconds = Number(args.duration);
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'kaizen-bench-serve-'));
@@ -206,17 +244,21 @@ async function main(): Promise<void> {
       }),
     );
 
+    const bodiesFile = path.join(tmp, 'bodies.json');
+    await writeFile(bodiesFile, JSON.stringify(bodies));
     const rounds = Math.max(1, Number(args.rounds));
     const samples: Record<'bare' | 'on' | 'off', Figures[]> = { bare: [], on: [], off: [] };
     let backend: string | null = null;
     for (let i = 0; i < rounds; i++) {
-      samples.bare.push((await measure('bare', [], bodies, seconds)).figures);
+      samples.bare.push((await measure('bare', [], bodiesFile, seconds)).figures);
       const production = ['--prediction-log', args['prediction-log'], '--fallback', args.fallback];
-      const on = await measure('serve', ['--bundle', bundlePath, '--batching', 'on', '--max-wait', args['max-wait'], ...production], bodies, seconds);
+      const on = await measure('serve', ['--bundle', bundlePath, '--batching', 'on', '--max-wait', args['max-wait'], ...production], bodiesFile, seconds);
       backend = on.backend;
       samples.on.push(on.figures);
-      samples.off.push((await measure('serve', ['--bundle', bundlePath, '--batching', 'off', ...production], bodies, seconds)).figures);
+      samples.off.push((await measure('serve', ['--bundle', bundlePath, '--batching', 'off', ...production], bodiesFile, seconds)).figures);
     }
+    // two load processes on the bare route at once: the floor is not the client's limit if they get no more than one
+    const twoClients = (await measure('bare', [], bodiesFile, seconds, 2)).figures;
     const summary = (xs: Figures[]): Figures & { runs: Figures[] } => ({
       rps: Math.round(median(xs.map((f) => f.rps))),
       p50Ms: median(xs.map((f) => f.p50Ms)),
@@ -247,6 +289,7 @@ async function main(): Promise<void> {
       servingBackend: on.backend,
       cpus: os.cpus().length,
       bare: bare.figures,
+      bareTwoClients: { ...twoClients, ratioToOneClient: Math.round((twoClients.rps / bare.figures.rps) * 1000) / 1000 },
       microBatching: { ...on.figures, ratioToBare: ratio },
       noMicroBatching: { ...off.figures, ratioToBare: ratioOff },
       floor: { minRatioToBare: MIN_RATIO, maxP99Ms: MAX_P99_MS },

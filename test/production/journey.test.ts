@@ -147,7 +147,7 @@ describe('the production profile', () => {
     // feedback reached the replica that answered: some of it came in through the other one
     let forwarded = 0;
     for (const s of replicas) forwarded += metricSum(await (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text(), 'kaizen_feedback_forwarded_total{status="200"');
-    observed(`feedback forwarded between replicas (since the restart of server-production-1 at ${new Date(killedReplicaAt).toISOString()}): ${forwarded}`);
+    observed(`feedback forwarded between replicas (the counters of the replicas now running; server-production-1 restarted at ${new Date(killedReplicaAt).toISOString()}): ${forwarded}`);
     expect(forwarded).toBeGreaterThan(0);
 
     // rolled back: every replica serves v1 again
