@@ -3,9 +3,9 @@
 // and on the production profile (Temporal services on PostgreSQL, two workers per queue), each
 // profile a stack of its own on free ports in a temporary home. For every pipeline, the end-to-end
 // time and, from its history, the orchestration overhead: wall time minus the time its activities
-// ran (started → completed). What is left is Temporal's own work plus time spent waiting for a
-// free worker slot, which is where the growth with N comes from (a training worker trains one
-// model at a time).
+// ran (started → completed), split into the time activities waited in their queue for a worker
+// slot (scheduled → started) and the rest (workflow tasks, Temporal's persistence and dispatch).
+// The queue wait is where the growth with N comes from: a training worker trains one model at a time.
 //
 //   npm run bench:pipelines -- [--json] [--n 1,10,50] [--profiles dev,production]
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -99,19 +99,23 @@ const tsMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined
   t ? Number(t.seconds ?? 0) * 1000 + (t.nanos ?? 0) / 1e6 : 0;
 
 /** Wall time of a closed workflow and the time its activities ran, from its history. */
-async function timesOf(client: Client, id: string): Promise<{ wallMs: number; activityMs: number; activities: number }> {
+async function timesOf(client: Client, id: string): Promise<{ wallMs: number; activityMs: number; queueMs: number; activities: number }> {
   const history = await client.workflow.getHandle(id).fetchHistory();
   const events = history.events ?? [];
   const at = new Map(events.map((e) => [Number(e.eventId), tsMs(e.eventTime)]));
   let activityMs = 0;
+  let queueMs = 0;
   let activities = 0;
   for (const e of events) {
+    const started = e.activityTaskStartedEventAttributes;
+    // scheduled → started: the task waited for a free worker slot (or a worker to poll)
+    if (started) queueMs += tsMs(e.eventTime) - (at.get(Number(started.scheduledEventId)) ?? tsMs(e.eventTime));
     const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
     if (!done) continue;
     activityMs += tsMs(e.eventTime) - (at.get(Number(done.startedEventId)) ?? tsMs(e.eventTime));
     activities++;
   }
-  return { wallMs: tsMs(events.at(-1)?.eventTime) - tsMs(events[0]?.eventTime), activityMs, activities };
+  return { wallMs: tsMs(events.at(-1)?.eventTime) - tsMs(events[0]?.eventTime), activityMs, queueMs, activities };
 }
 
 const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(0.99 * xs.length) - 1)]!;
@@ -147,6 +151,11 @@ async function runBatch(client: Client, profile: string, n: number) {
     activityMsP50: Math.round(median(times.map((t) => t.activityMs))),
     overheadP50Ms: Math.round(median(overhead)),
     overheadP99Ms: Math.round(p99(overhead)),
+    // of the overhead: time activities waited in their task queue for a worker slot, and the rest
+    // (workflow tasks, Temporal's own persistence and dispatch)
+    queueWaitP50Ms: Math.round(median(times.map((t) => t.queueMs))),
+    overheadOutsideQueueP50Ms: Math.round(median(times.map((t) => t.wallMs - t.activityMs - t.queueMs))),
+    overheadOutsideQueueP99Ms: Math.round(p99(times.map((t) => t.wallMs - t.activityMs - t.queueMs))),
     activitiesPerPipeline: times[0]!.activities,
   };
 }
