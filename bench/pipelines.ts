@@ -14,8 +14,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../src/config';
-import { freePortRange, freePorts } from '../src/dev/processes';
-import { newSecret, PRODUCTION_PORT_COUNT } from '../src/dev/production';
+import { loopbackEndpoints } from '../src/dev/components';
+import { freePorts } from '../src/dev/processes';
+import { throwawayProductionEnv } from '../src/dev/production';
 import { downStack, stackOptionsFromConfig, upStack, type StackOptions } from '../src/dev/stack';
 import { loadPipelineSpec } from '../src/spec/pipeline-spec';
 import { TASK_QUEUES, type PipelineResult } from '../src/types';
@@ -63,25 +64,8 @@ function penguinsSpec(model: string): Record<string, unknown> {
 async function stackFor(profile: 'dev' | 'production'): Promise<StackOptions> {
   const home = await mkdtemp(path.join(os.tmpdir(), `kaizen-bench-${profile}-`));
   const [temporal, ui, minio, minioConsole, production, staging] = (await freePorts(6)) as number[];
-  const secrets =
-    profile === 'production'
-      ? {
-          KAIZEN_ADMIN_TOKEN: newSecret(),
-          KAIZEN_S3_ACCESS_KEY: `kaizen-${newSecret().slice(0, 8)}`,
-          KAIZEN_S3_SECRET_KEY: newSecret(),
-          KAIZEN_POSTGRES_PASSWORD: newSecret(),
-          KAIZEN_PRODUCTION_PORT_BASE: String(await freePortRange(PRODUCTION_PORT_COUNT, 20_000, 32_000)),
-        }
-      : {};
-  const cfg = loadConfig({
-    ...secrets,
-    KAIZEN_HOME: home,
-    TEMPORAL_ADDRESS: `127.0.0.1:${temporal}`,
-    KAIZEN_TEMPORAL_UI_PORT: String(ui),
-    KAIZEN_S3_ENDPOINT: `http://127.0.0.1:${minio}`,
-    KAIZEN_PRODUCTION_URL: `http://127.0.0.1:${production}`,
-    KAIZEN_STAGING_URL: `http://127.0.0.1:${staging}`,
-  });
+  const secrets = profile === 'production' ? await throwawayProductionEnv() : {};
+  const cfg = loadConfig({ ...secrets, KAIZEN_HOME: home, ...loopbackEndpoints({ temporal: temporal!, ui: ui!, minio: minio!, production: production!, staging: staging! }) });
   const base = stackOptionsFromConfig(cfg, profile);
   return {
     ...base,

@@ -127,6 +127,17 @@ export function deadStatus(name: string, url: string | null): ComponentStatus {
   return { name, pid: null, url, healthy: false };
 }
 
+/** The variables that put a stack's endpoints on loopback ports (what loadConfig reads for them). */
+export function loopbackEndpoints(p: { temporal: number; ui: number; minio: number; production: number; staging: number }): Record<string, string> {
+  return {
+    TEMPORAL_ADDRESS: `${HOST}:${p.temporal}`,
+    KAIZEN_TEMPORAL_UI_PORT: String(p.ui),
+    KAIZEN_S3_ENDPOINT: `http://${HOST}:${p.minio}`,
+    KAIZEN_PRODUCTION_URL: `http://${HOST}:${p.production}`,
+    KAIZEN_STAGING_URL: `http://${HOST}:${p.staging}`,
+  };
+}
+
 /** The environment that points a worker, server or CLI at this stack. */
 export function stackEnvironment(o: StackOptions): Record<string, string> {
   const env: Record<string, string> = {

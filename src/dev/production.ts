@@ -25,7 +25,7 @@ import {
 import { parseEnvFile, productionEnvFile } from '../config';
 import { TASK_QUEUES } from '../types';
 import { httpOk, temporalHealthy } from './health';
-import { tcpOpen } from './processes';
+import { freePortRange, tcpOpen } from './processes';
 
 // The production profile on one machine: PostgreSQL (Debian's package, run as an unprivileged
 // user under KAIZEN_HOME), the Temporal server v1.29.1 as four processes (frontend, history,
@@ -73,13 +73,17 @@ export function productionServers(portBase: number): ServerSpec[] {
 /** The secrets the production profile generates once into <home>/production.env (no defaults). */
 export const PRODUCTION_SECRETS = ['KAIZEN_ADMIN_TOKEN', 'KAIZEN_FEEDBACK_TOKEN', 'KAIZEN_S3_ACCESS_KEY', 'KAIZEN_S3_SECRET_KEY', 'KAIZEN_POSTGRES_PASSWORD'] as const;
 
+/** New values of every production secret (the S3 access key readable, the rest 32 random bytes). */
+export function freshSecrets(): Record<string, string> {
+  return Object.fromEntries(PRODUCTION_SECRETS.map((k) => [k, k === 'KAIZEN_S3_ACCESS_KEY' ? `kaizen-${randomBytes(6).toString('hex')}` : newSecret()]));
+}
+
 /** `<home>/production.env`: made with fresh secrets on first use (mode 0600), read afterwards. */
 export async function productionSecrets(home: string): Promise<Record<string, string>> {
   const file = productionEnvFile(home);
   const existing = await readFile(file, 'utf8').catch(() => null);
   if (existing !== null) return parseEnvFile(existing);
-  const values: Record<string, string> = {};
-  for (const k of PRODUCTION_SECRETS) values[k] = k === 'KAIZEN_S3_ACCESS_KEY' ? `kaizen-${randomBytes(6).toString('hex')}` : newSecret();
+  const values = freshSecrets();
   await mkdir(home, { recursive: true });
   await writeFile(file, `${Object.entries(values).map(([k, v]) => `${k}=${v}`).join('\n')}\n`, { mode: 0o600 });
   return values;
@@ -448,4 +452,12 @@ export function productionPlan(o: StackOptions, bins: Binaries | null, ensureBuc
 /** The URL of each production replica, directly (not through the load balancer). */
 export function replicaUrls(o: StackOptions): string[] {
   return o.servers.filter((s) => s.env === 'production').map(serverUrl);
+}
+
+/** Fresh secrets and a free internal port range for a throw-away production stack (tests, benchmarks). */
+export async function throwawayProductionEnv(): Promise<Record<string, string>> {
+  const values = freshSecrets();
+  // Temporal stores membership ports as a SQL smallint: the range stays under 32768
+  values.KAIZEN_PRODUCTION_PORT_BASE = String(await freePortRange(PRODUCTION_PORT_COUNT, 20_000, 32_000));
+  return values;
 }

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../src/config';
+import { loopbackEndpoints } from '../../src/dev/components';
 import { freePorts } from '../../src/dev/processes';
 import {
   downStack,
@@ -59,14 +60,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     number,
     number,
   ];
-  const cfg = loadConfig({
-    KAIZEN_HOME: home,
-    TEMPORAL_ADDRESS: `127.0.0.1:${temporal}`,
-    KAIZEN_TEMPORAL_UI_PORT: String(ui),
-    KAIZEN_S3_ENDPOINT: `http://127.0.0.1:${minio}`,
-    KAIZEN_PRODUCTION_URL: `http://127.0.0.1:${production}`,
-    KAIZEN_STAGING_URL: `http://127.0.0.1:${staging}`,
-  });
+  const cfg = loadConfig({ KAIZEN_HOME: home, ...loopbackEndpoints({ temporal, ui, minio, production, staging }) });
   const defaults = stackOptionsFromConfig(cfg);
   const o: StackOptions = {
     ...defaults,

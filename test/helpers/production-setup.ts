@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../src/config';
-import { freePortRange, freePorts } from '../../src/dev/processes';
-import { newSecret, PRODUCTION_PORT_COUNT } from '../../src/dev/production';
+import { loopbackEndpoints } from '../../src/dev/components';
+import { freePorts } from '../../src/dev/processes';
+import { throwawayProductionEnv } from '../../src/dev/production';
 import { stackOptionsFromConfig, type StackOptions } from '../../src/dev/stack';
 import { launchTestStack } from './global-setup';
 
@@ -20,23 +21,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const home = await mkdtemp(path.join(os.tmpdir(), 'kaizen-prod-'));
   const [temporal, ui, minio, minioConsole, lbProduction, lbStaging] = (await freePorts(6)) as [number, number, number, number, number, number];
   // Temporal stores membership ports as a SQL smallint: they must stay under 32768
-  const base = await freePortRange(PRODUCTION_PORT_COUNT, 20_000, 32_000);
-  const secrets = {
-    KAIZEN_ADMIN_TOKEN: newSecret(),
-    KAIZEN_FEEDBACK_TOKEN: newSecret(),
-    KAIZEN_S3_ACCESS_KEY: `kaizen-${newSecret().slice(0, 8)}`,
-    KAIZEN_S3_SECRET_KEY: newSecret(),
-    KAIZEN_POSTGRES_PASSWORD: newSecret(),
-  };
+  const secrets = await throwawayProductionEnv();
   const cfg = loadConfig({
     ...secrets,
     KAIZEN_HOME: home,
-    TEMPORAL_ADDRESS: `127.0.0.1:${temporal}`,
-    KAIZEN_TEMPORAL_UI_PORT: String(ui),
-    KAIZEN_S3_ENDPOINT: `http://127.0.0.1:${minio}`,
-    KAIZEN_PRODUCTION_URL: `http://127.0.0.1:${lbProduction}`,
-    KAIZEN_STAGING_URL: `http://127.0.0.1:${lbStaging}`,
-    KAIZEN_PRODUCTION_PORT_BASE: String(base),
+    ...loopbackEndpoints({ temporal, ui, minio, production: lbProduction, staging: lbStaging }),
   });
   const defaults = stackOptionsFromConfig(cfg, 'production');
   const o: StackOptions = {
