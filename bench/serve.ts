@@ -259,6 +259,12 @@ async function main(): Promise<void> {
     }
     // two load processes on the bare route at once: the floor is not the client's limit if they get no more than one
     const twoClients = (await measure('bare', [], bodiesFile, seconds, 2)).figures;
+    // 100-row requests: what a batch client gets, in rows per second
+    const rowOf = (row: unknown) => Object.fromEntries(features.map((f) => [f, (row as Record<string, unknown>)[f] ?? null]));
+    const batchBodies = sample.map((_, i) => JSON.stringify({ instances: Array.from({ length: 100 }, (_, k) => rowOf(sample[(i + k) % sample.length])) }));
+    const batchFile = path.join(tmp, 'bodies-100.json');
+    await writeFile(batchFile, JSON.stringify(batchBodies));
+    const hundred = (await measure('serve', ['--bundle', bundlePath, '--batching', 'on', '--max-wait', args['max-wait'], '--prediction-log', args['prediction-log'], '--fallback', args.fallback], batchFile, seconds)).figures;
     const summary = (xs: Figures[]): Figures & { runs: Figures[] } => ({
       rps: Math.round(median(xs.map((f) => f.rps))),
       p50Ms: median(xs.map((f) => f.p50Ms)),
@@ -289,6 +295,7 @@ async function main(): Promise<void> {
       servingBackend: on.backend,
       cpus: os.cpus().length,
       bare: bare.figures,
+      hundredRowRequests: { ...hundred, rowsPerSecond: hundred.rps * 100 },
       bareTwoClients: { ...twoClients, ratioToOneClient: Math.round((twoClients.rps / bare.figures.rps) * 1000) / 1000 },
       microBatching: { ...on.figures, ratioToBare: ratio },
       noMicroBatching: { ...off.figures, ratioToBare: ratioOff },
