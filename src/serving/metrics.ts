@@ -1,6 +1,7 @@
 // Prometheus metrics of one model server, in a registry of its own (never prom-client's global
 // one, so several servers in one process — tests, canaries — do not mix their counts).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotCounter, HotHistogram } from './hot-metrics';
 
 /** Label value for a request whose model is not served, so random names cannot grow the series. */
 export const UNKNOWN_MODEL = '_unknown';
@@ -9,16 +10,17 @@ export const NO_VERSION = 'none';
 
 export interface ServingMetrics {
   registry: Registry;
-  requests: Counter<'model' | 'version' | 'status'>;
-  latency: Histogram<'model' | 'version' | 'status'>;
-  instances: Counter<'model' | 'version'>;
+  // the predict path's metrics (see hot-metrics.ts)
+  requests: HotCounter<'model' | 'version' | 'status'>;
+  latency: HotHistogram<'model' | 'version' | 'status'>;
+  instances: HotCounter<'model' | 'version'>;
   loads: Counter<'model' | 'version' | 'result'>;
   loadSeconds: Histogram<'model' | 'result'>;
   refreshErrors: Counter<'model'>;
   loadedVersion: Gauge<'model'>;
   fallbacks: Counter<'model' | 'version' | 'reason'>;
-  predictionValue: Histogram<'model' | 'version'>;
-  batchRows: Histogram<'model' | 'version'>;
+  predictionValue: HotHistogram<'model' | 'version'>;
+  batchRows: HotHistogram<'model' | 'version'>;
   predictionLogDrops: Counter<'model' | 'reason'>;
   predictionLogBytes: Gauge;
   feedbackMemoryBytes: Gauge;
@@ -36,25 +38,25 @@ export function createServingMetrics(options: { env: string; defaultMetrics?: bo
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   return {
     registry,
-    requests: new Counter({
-      name: 'kaizen_predict_requests_total',
-      help: 'Predict requests by model, served version and HTTP status.',
-      labelNames: ['model', 'version', 'status'],
-      registers: [registry],
-    }),
-    latency: new Histogram({
-      name: 'kaizen_predict_duration_seconds',
-      help: 'Predict request latency, from the request arriving to the response being sent.',
-      labelNames: ['model', 'version', 'status'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers: [registry],
-    }),
-    instances: new Counter({
-      name: 'kaizen_predict_instances_total',
-      help: 'Instances predicted (a request may carry several).',
-      labelNames: ['model', 'version'],
-      registers: [registry],
-    }),
+    requests: new HotCounter(
+      'kaizen_predict_requests_total',
+      'Predict requests by model, served version and HTTP status.',
+      ['model', 'version', 'status'],
+      registry,
+    ),
+    latency: new HotHistogram(
+      'kaizen_predict_duration_seconds',
+      'Predict request latency, from the request arriving to the response being sent.',
+      ['model', 'version', 'status'],
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registry,
+    ),
+    instances: new HotCounter(
+      'kaizen_predict_instances_total',
+      'Instances predicted (a request may carry several).',
+      ['model', 'version'],
+      registry,
+    ),
     loads: new Counter({
       name: 'kaizen_model_loads_total',
       help: 'Model load attempts (download, sha256 check, warm-up) by result: success or failure.',
@@ -86,20 +88,20 @@ export function createServingMetrics(options: { env: string; defaultMetrics?: bo
       labelNames: ['model', 'version', 'reason'],
       registers: [registry],
     }),
-    predictionValue: new Histogram({
-      name: 'kaizen_prediction_value',
-      help: 'Distribution of the predictions: P(positive class), the regression value, or the top-class probability.',
-      labelNames: ['model', 'version'],
-      buckets: [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1],
-      registers: [registry],
-    }),
-    batchRows: new Histogram({
-      name: 'kaizen_predict_batch_rows',
-      help: 'Rows per tensor call (micro-batching joins concurrent requests of one version).',
-      labelNames: ['model', 'version'],
-      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000],
-      registers: [registry],
-    }),
+    predictionValue: new HotHistogram(
+      'kaizen_prediction_value',
+      'Distribution of the predictions: P(positive class), the regression value, or the top-class probability.',
+      ['model', 'version'],
+      [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1],
+      registry,
+    ),
+    batchRows: new HotHistogram(
+      'kaizen_predict_batch_rows',
+      'Rows per tensor call (micro-batching joins concurrent requests of one version).',
+      ['model', 'version'],
+      [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000],
+      registry,
+    ),
     predictionLogDrops: new Counter({
       name: 'kaizen_prediction_log_dropped_total',
       help: 'Prediction records not logged, by reason: records (the record bound), bytes (the oldest waiting records, past the byte budget), write_failed; requests never wait for the log.',
@@ -123,7 +125,7 @@ export function createServingMetrics(options: { env: string; defaultMetrics?: bo
     }),
     tensors: new Gauge({
       name: 'kaizen_tfjs_tensors',
-      help: 'Tensors tfjs holds in this process (the loaded models\' weights): flat while serving; growth is a leak.',
+      help: "Tensors tfjs holds in this process (the loaded models' weights): flat while serving; growth is a leak.",
       registers: [registry],
     }),
     feedbackEvictions: new Counter({
