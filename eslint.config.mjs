@@ -14,7 +14,7 @@ const deterministic = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.kaizen/**', 'dist/**', 'bin/**', 'scripts/**', '*.config.*'] },
+  { ignores: ['node_modules/**', '.kaizen/**', 'dist/**', 'bin/**', 'src/**/*.mjs', 'scripts/**', '*.config.*'] },
   ...tseslint.configs.recommended,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

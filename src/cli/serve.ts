@@ -14,6 +14,7 @@ import { checkExposure } from '../serving/auth';
 import { DEFAULT_FEEDBACK_MEMORY } from '../serving/feedback-memory';
 import { DEFAULT_PREDICTION_LOG_BYTES } from '../serving/prediction-log';
 import { buildServer, DEFAULT_TIMEOUTS, type ServerTimeouts, type ServingEnv } from '../serving/server';
+import { OffThreadWrites } from '../storage/off-thread-writes';
 import { createObjectStore } from '../storage/object-store';
 import { CliExit, fmtNum, table, type Output } from './output';
 
@@ -70,7 +71,12 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
 
   const serving = servingSettings(env, process.env);
   // before anything else: a server reachable from other machines needs real secrets
-  const { warnings } = checkExposure({ host, adminToken: cfg.adminToken, feedbackToken: cfg.feedbackToken, s3: cfg.s3 });
+  const { warnings } = checkExposure({
+    host,
+    adminToken: cfg.adminToken,
+    feedbackToken: cfg.feedbackToken,
+    s3: cfg.s3,
+  });
 
   // choose the backend before listening, so the first model load does not pay for it
   if (opts.backend) await selectBackend(opts.backend);
@@ -78,6 +84,8 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
 
   const store = createObjectStore(cfg);
   const registry = new ModelRegistry(store);
+  // the prediction log's objects are hashed and sent from a thread of their own, off the event loop
+  const writes = serving.predictionLog ? new OffThreadWrites(cfg.s3, store) : null;
   const app = buildServer({
     registry,
     env,
@@ -95,7 +103,7 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
     ...(serving.predictionLog
       ? {
           predictionLog: {
-            sink: store,
+            sink: writes ?? store,
             windowMs: serving.predictionLog.windowMs,
             sensitiveColumns: serving.predictionLog.sensitiveColumns,
             maxBufferedBytes: serving.predictionLog.maxBufferedBytes,
@@ -110,6 +118,7 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
     address = await app.listen({ port, host });
   } catch (err) {
     await app.close().catch(() => undefined);
+    await writes?.close();
     if ((err as { code?: string }).code === 'EADDRINUSE') {
       throw new CliExit(
         `port ${port} on ${host} is in use; pass --port or set KAIZEN_${env.toUpperCase()}_URL`,
@@ -133,18 +142,21 @@ export async function serveCommand(cfg: KaizenConfig, opts: ServeOptions): Promi
         process.exit(1);
       }, 10_000);
       force.unref();
-      app.close().then(
-        () => {
-          clearTimeout(force);
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          resolve(0);
-        },
-        (err: unknown) => {
-          app.log.error({ err }, 'error while shutting down');
-          resolve(1);
-        },
-      );
+      app
+        .close()
+        .then(() => writes?.close())
+        .then(
+          () => {
+            clearTimeout(force);
+            process.off('SIGINT', onSignal);
+            process.off('SIGTERM', onSignal);
+            resolve(0);
+          },
+          (err: unknown) => {
+            app.log.error({ err }, 'error while shutting down');
+            resolve(1);
+          },
+        );
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
@@ -169,11 +181,23 @@ function onOff(name: string, raw: string | undefined, dflt: boolean): boolean {
 function positive(name: string, raw: string | undefined, dflt: number, max = Infinity): number {
   if (raw === undefined || raw === '') return dflt;
   const x = Number(raw);
-  if (!(x > 0 && x <= max)) throw new CliExit(`${name} must be a number above 0${max < Infinity ? ` and at most ${max}` : ''}, got "${raw}"`);
+  if (!(x > 0 && x <= max))
+    throw new CliExit(
+      `${name} must be a number above 0${max < Infinity ? ` and at most ${max}` : ''}, got "${raw}"`,
+    );
   return x;
 }
 
-const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
 
 /** A byte size such as 67108864, "64MiB" or "1GB". */
 export function parseBytes(raw: string): number | null {
@@ -186,14 +210,16 @@ export function parseBytes(raw: string): number | null {
 function bytesSetting(name: string, raw: string | undefined, dflt: number): number {
   if (raw === undefined || raw === '') return dflt;
   const x = parseBytes(raw);
-  if (x === null || x < 1024) throw new CliExit(`${name} must be a size of at least 1KiB such as "64MiB", got "${raw}"`);
+  if (x === null || x < 1024)
+    throw new CliExit(`${name} must be a size of at least 1KiB such as "64MiB", got "${raw}"`);
   return x;
 }
 
 function durationSetting(name: string, raw: string | undefined, dflt: number): number {
   if (raw === undefined || raw === '') return dflt;
   const ms = parseDurationMs(raw);
-  if (ms === null || !(ms >= 1000)) throw new CliExit(`${name} must be a duration of at least 1s such as "30s", got "${raw}"`);
+  if (ms === null || !(ms >= 1000))
+    throw new CliExit(`${name} must be a duration of at least 1s such as "30s", got "${raw}"`);
   return Math.round(ms);
 }
 
@@ -207,7 +233,9 @@ export function servingSettings(env: ServingEnv, vars: NodeJS.ProcessEnv): Servi
   const windowRaw = vars.KAIZEN_PREDICTION_LOG_WINDOW;
   const windowMs = windowRaw ? parseDurationMs(windowRaw) : 60_000;
   if (windowMs === null || !(windowMs >= 100)) {
-    throw new CliExit(`KAIZEN_PREDICTION_LOG_WINDOW must be a duration of at least 100ms such as "60s", got "${windowRaw}"`);
+    throw new CliExit(
+      `KAIZEN_PREDICTION_LOG_WINDOW must be a duration of at least 100ms such as "60s", got "${windowRaw}"`,
+    );
   }
   const sensitiveColumns = (vars.KAIZEN_SENSITIVE_COLUMNS ?? '')
     .split(',')
@@ -216,7 +244,11 @@ export function servingSettings(env: ServingEnv, vars: NodeJS.ProcessEnv): Servi
   return {
     fallback: {
       enabled: onOff('KAIZEN_FALLBACK', vars.KAIZEN_FALLBACK, prod),
-      iqrMultiplier: positive('KAIZEN_FALLBACK_IQR', vars.KAIZEN_FALLBACK_IQR, DEFAULT_FALLBACK.iqrMultiplier),
+      iqrMultiplier: positive(
+        'KAIZEN_FALLBACK_IQR',
+        vars.KAIZEN_FALLBACK_IQR,
+        DEFAULT_FALLBACK.iqrMultiplier,
+      ),
       maxUnseenCategoryShare: positive(
         'KAIZEN_FALLBACK_UNSEEN_SHARE',
         vars.KAIZEN_FALLBACK_UNSEEN_SHARE,
@@ -228,17 +260,40 @@ export function servingSettings(env: ServingEnv, vars: NodeJS.ProcessEnv): Servi
       ? {
           windowMs,
           sensitiveColumns,
-          maxBufferedBytes: bytesSetting('KAIZEN_PREDICTION_LOG_BUFFER_BYTES', vars.KAIZEN_PREDICTION_LOG_BUFFER_BYTES, DEFAULT_PREDICTION_LOG_BYTES),
+          maxBufferedBytes: bytesSetting(
+            'KAIZEN_PREDICTION_LOG_BUFFER_BYTES',
+            vars.KAIZEN_PREDICTION_LOG_BUFFER_BYTES,
+            DEFAULT_PREDICTION_LOG_BYTES,
+          ),
         }
       : null,
     faultInjection: onOff('KAIZEN_FAULT_INJECTION', vars.KAIZEN_FAULT_INJECTION, false),
     feedbackMemory: {
-      maxEntries: Math.floor(positive('KAIZEN_FEEDBACK_MEMORY_ENTRIES', vars.KAIZEN_FEEDBACK_MEMORY_ENTRIES, DEFAULT_FEEDBACK_MEMORY.maxEntries, 10_000_000)),
-      maxBytes: bytesSetting('KAIZEN_FEEDBACK_MEMORY_BYTES', vars.KAIZEN_FEEDBACK_MEMORY_BYTES, DEFAULT_FEEDBACK_MEMORY.maxBytes),
+      maxEntries: Math.floor(
+        positive(
+          'KAIZEN_FEEDBACK_MEMORY_ENTRIES',
+          vars.KAIZEN_FEEDBACK_MEMORY_ENTRIES,
+          DEFAULT_FEEDBACK_MEMORY.maxEntries,
+          10_000_000,
+        ),
+      ),
+      maxBytes: bytesSetting(
+        'KAIZEN_FEEDBACK_MEMORY_BYTES',
+        vars.KAIZEN_FEEDBACK_MEMORY_BYTES,
+        DEFAULT_FEEDBACK_MEMORY.maxBytes,
+      ),
     },
     timeouts: {
-      requestMs: durationSetting('KAIZEN_REQUEST_TIMEOUT', vars.KAIZEN_REQUEST_TIMEOUT, DEFAULT_TIMEOUTS.requestMs),
-      keepAliveMs: durationSetting('KAIZEN_KEEP_ALIVE_TIMEOUT', vars.KAIZEN_KEEP_ALIVE_TIMEOUT, DEFAULT_TIMEOUTS.keepAliveMs),
+      requestMs: durationSetting(
+        'KAIZEN_REQUEST_TIMEOUT',
+        vars.KAIZEN_REQUEST_TIMEOUT,
+        DEFAULT_TIMEOUTS.requestMs,
+      ),
+      keepAliveMs: durationSetting(
+        'KAIZEN_KEEP_ALIVE_TIMEOUT',
+        vars.KAIZEN_KEEP_ALIVE_TIMEOUT,
+        DEFAULT_TIMEOUTS.keepAliveMs,
+      ),
     },
   };
 }

@@ -25,7 +25,7 @@ export interface ServingMetrics {
   predictionLogBytes: Gauge;
   feedbackMemoryBytes: Gauge;
   feedbackMemoryEntries: Gauge;
-  feedbackEvictions: Counter<'reason'>;
+  feedbackEvictions: HotCounter<'reason'>;
   feedbackForwarded: Counter<'status'>;
   tensors: Gauge;
   feedback: Counter<'model' | 'version' | 'result'>;
@@ -128,12 +128,13 @@ export function createServingMetrics(options: { env: string; defaultMetrics?: bo
       help: "Tensors tfjs holds in this process (the loaded models' weights): flat while serving; growth is a leak.",
       registers: [registry],
     }),
-    feedbackEvictions: new Counter({
-      name: 'kaizen_feedback_memory_evicted_total',
-      help: 'Predictions forgotten before their feedback came, oldest first, by the bound that pushed them out: entries or bytes.',
-      labelNames: ['reason'],
-      registers: [registry],
-    }),
+    // at the entry bound every predict request evicts one
+    feedbackEvictions: new HotCounter(
+      'kaizen_feedback_memory_evicted_total',
+      'Predictions forgotten before their feedback came, oldest first, by the bound that pushed them out: entries or bytes.',
+      ['reason'],
+      registry,
+    ),
     feedbackForwarded: new Counter({
       name: 'kaizen_feedback_forwarded_total',
       help: 'Feedback for a prediction another replica made, passed to that replica, by the HTTP status it answered.',

@@ -230,7 +230,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   // the version that answered a predict request, for its metrics labels
   app.decorateRequest('kaizenAnswered', null);
   const live = new LiveMetrics({ retentionSeconds: deps.liveMetricsRetentionSeconds });
-  // at the entry bound every request evicts one: the labelled counters are taken once, not hashed per call
+  // at the entry bound every request evicts one: the labelled series are taken once
   const evictedBy = { entries: metrics.feedbackEvictions.labels('entries'), bytes: metrics.feedbackEvictions.labels('bytes') };
   const serverId = deps.serverId ?? newServerId();
   const recent = new FeedbackMemory({
