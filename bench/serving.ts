@@ -146,9 +146,11 @@ export async function startKaizenServe(
   dir: string,
   model: string,
   bundlePath: string,
+  /** Settings for the server process besides the stack's (e.g. KAIZEN_PREDICTION_LOG=off). */
+  settings: Record<string, string> = {},
   /** Node flags for the server process (e.g. --cpu-prof, to profile it). */
   nodeArgs: string[] = [],
-): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void>; predictionObjects: () => Promise<number> }> {
+): Promise<{ url: string; pid: number | undefined; storePid: number | undefined; stop: () => Promise<void>; predictionObjects: () => Promise<number> }> {
   const bins = resolveBinaries();
   const [s3Port, consolePort, serverPort] = await freePorts(3);
   const secret = randomBytes(12).toString('hex');
@@ -185,7 +187,7 @@ export async function startKaizenServe(
     await registry.register(model, { ...benchVersionFields(bytes), sourceArtifactUri: store.uri(scratch), artifactFile: 'model.kzn' });
     await registry.changeProduction(model, { action: 'promote', champion: 1 }, { by: 'bench', reason: 'bench:serve' });
     const child = spawn(process.execPath, [...nodeArgs, KAIZEN_BIN, 'serve', '--env', 'production', '--models', model], {
-      env,
+      env: { ...env, ...settings },
       // pino writes its lines to stdout, which this process reads as a log collector would
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -205,6 +207,7 @@ export async function startKaizenServe(
     return {
       url: env.KAIZEN_PRODUCTION_URL,
       pid: child.pid,
+      storePid: minio.pid,
       stop,
       predictionObjects: async () => (await store.list(`predictions/${model}/`)).length,
     };
