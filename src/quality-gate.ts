@@ -5,7 +5,7 @@
 import type { GateReport, GateSpec, Metrics, TaskKind } from './types';
 
 /** Metrics where lower is better; every other metric is higher-is-better. */
-const LOWER_IS_BETTER = new Set(['rmse', 'mae', 'logLoss', 'brier']);
+const LOWER_IS_BETTER = new Set(['rmse', 'mae', 'logLoss', 'brier', 'ece']);
 
 export const DEFAULT_GATE_METRIC: Record<TaskKind, string> = { binary: 'auc', multiclass: 'macroF1', regression: 'r2' };
 

@@ -76,6 +76,12 @@ export interface TrainSpec {
   backend?: 'tensorflow' | 'wasm' | 'cpu';
   /** Heartbeat (and progress) every N batches inside an epoch. */
   heartbeatEveryBatches: number;
+  /**
+   * Classification: `balanced` weighs each training row's loss by n / (k · n_class), as
+   * scikit-learn's class_weight="balanced", so a rare class counts as much as a common one.
+   * Default `none`. Validation loss (early stopping) stays unweighted.
+   */
+  classWeights?: 'none' | 'balanced';
 }
 
 export interface GateSpec {

@@ -56,6 +56,33 @@ export function brierScore(labels: Numbers, probabilities: Numbers): number {
   return n === 0 ? Number.NaN : sum / n;
 }
 
+/** Bins of the expected calibration error: ten of equal width over [0, 1]. */
+export const ECE_BINS = 10;
+
+/**
+ * Expected calibration error: how far predicted probabilities are from observed frequencies, the
+ * sum over ten equal-width probability bins of (share of rows in the bin) × |observed rate − mean
+ * probability|. 0 is perfectly calibrated. `hits[i]` is 1 when the event the probability is for
+ * happened (the positive class; for several classes, the top class being right).
+ */
+export function expectedCalibrationError(hits: Numbers, probabilities: Numbers): number {
+  const n = check(hits, probabilities, 'expectedCalibrationError');
+  if (n === 0) return Number.NaN;
+  const count = new Float64Array(ECE_BINS);
+  const sumP = new Float64Array(ECE_BINS);
+  const sumY = new Float64Array(ECE_BINS);
+  for (let i = 0; i < n; i++) {
+    const p = probabilities[i]!;
+    const b = Math.min(ECE_BINS - 1, Math.max(0, Math.floor(p * ECE_BINS)));
+    count[b]!++;
+    sumP[b]! += p;
+    sumY[b]! += hits[i]!;
+  }
+  let ece = 0;
+  for (let b = 0; b < ECE_BINS; b++) if (count[b]! > 0) ece += Math.abs(sumY[b]! - sumP[b]!) / n;
+  return ece;
+}
+
 export interface BinaryCounts {
   tp: number;
   fp: number;
@@ -80,7 +107,7 @@ export function binaryCounts(labels: Numbers, probabilities: Numbers, threshold 
 const ratio = (a: number, b: number): number => (b === 0 ? 0 : a / b);
 
 /**
- * accuracy, precision, recall, f1 (at `threshold`), auc, logLoss, brier. Precision/recall/F1 are 0
+ * accuracy, precision, recall, f1 (at `threshold`), auc, logLoss, brier, ece. Precision/recall/F1 are 0
  * when undefined (no predicted / actual positives), as scikit-learn's zero_division=0. `auc` is
  * omitted when only one class is present (it is undefined, and NaN does not survive JSON).
  */
@@ -99,6 +126,7 @@ export function binaryMetrics(labels: Numbers, probabilities: Numbers, threshold
   if (!Number.isNaN(auc)) metrics['auc'] = auc;
   metrics['logLoss'] = binaryLogLoss(labels, probabilities);
   metrics['brier'] = brierScore(labels, probabilities);
+  metrics['ece'] = expectedCalibrationError(labels, probabilities);
   return metrics;
 }
 
@@ -148,7 +176,11 @@ export function multiclassMetrics(
   const n = labels.length;
   let correct = 0;
   let logLoss = 0;
+  const hits = new Float64Array(n);
+  const confidence = new Float64Array(n);
   for (let i = 0; i < n; i++) {
+    hits[i] = predicted[i] === labels[i] ? 1 : 0;
+    confidence[i] = probabilities[i * k + predicted[i]!]!;
     if (predicted[i] === labels[i]) correct++;
     const p = Math.min(1 - LOG_LOSS_EPS, Math.max(LOG_LOSS_EPS, probabilities[i * k + labels[i]!]!));
     logLoss -= Math.log(p);
@@ -172,6 +204,8 @@ export function multiclassMetrics(
       accuracy: ratio(correct, n),
       macroF1: ratio(f1Sum, present),
       logLoss: n === 0 ? Number.NaN : logLoss / n,
+      // top-label calibration: the top class's probability against how often it is right
+      ece: expectedCalibrationError(hits, confidence),
     },
     perClassRecall,
     confusionMatrix: cm,

@@ -16,7 +16,7 @@ import {
   predictEncoded,
   type ModelArchitecture,
 } from './model';
-import { Mulberry32 } from './random';
+import { Mulberry32 } from '../policy/random';
 import { KaizenError } from '../errors';
 import type { Metrics, TaskKind, TrainingProgress, TrainingSummary, TrainSpec } from '../types';
 
@@ -170,6 +170,19 @@ export function validateTrainSpec(spec: TrainSpec): void {
     bad('heartbeatEveryBatches', 'an integer >= 0');
   if (!Array.isArray(spec.hiddenUnits) || !spec.hiddenUnits.every(positiveInt))
     bad('hiddenUnits', 'a list of positive integers');
+  if (spec.classWeights !== undefined && spec.classWeights !== 'none' && spec.classWeights !== 'balanced')
+    bad('classWeights', '"none" or "balanced"');
+}
+
+/**
+ * Loss weight per class for `classWeights: "balanced"`: n / (k · n_c) over the k classes present
+ * in the training split; null without weighting.
+ */
+export function balancedClassWeights(labels: ArrayLike<number>, classCount: number): Float32Array {
+  const counts = new Float64Array(classCount);
+  for (let i = 0; i < labels.length; i++) counts[labels[i]!]!++;
+  const present = counts.filter((c) => c > 0).length;
+  return Float32Array.from(counts, (c) => (c > 0 ? labels.length / (present * c) : 0));
 }
 
 /** Trains on `<datasetDir>/train.parquet`, validating on `validation.parquet` after every epoch. */
@@ -212,6 +225,16 @@ async function runTraining(input: LoopInput): Promise<TrainResult> {
   const { train, validation, trainSpec: spec, backend, signal } = input;
   const task = train.transforms.task;
   const classCount = task === 'regression' ? 1 : classesOf(train).length;
+  if (spec.classWeights === 'balanced' && task === 'regression') {
+    throw new KaizenError(
+      'TrainingFailed',
+      'train.classWeights "balanced" applies to classification; this target is a regression',
+    );
+  }
+  const classWeight =
+    spec.classWeights === 'balanced'
+      ? balancedClassWeights(train.target.values, task === 'binary' ? 2 : classCount)
+      : null;
   const architecture = describeArchitecture(train.transforms, spec);
   const fingerprint = checkpointFingerprint(train, spec, architecture);
 
@@ -260,7 +283,7 @@ async function runTraining(input: LoopInput): Promise<TrainResult> {
       for (let b = 0; b < batchesPerEpoch; b++) {
         if (signal?.aborted) throw abortReason(signal);
         const indices = order.subarray(b * spec.batchSize, Math.min(n, (b + 1) * spec.batchSize));
-        const loss = trainBatch(model, optimizer, variables, task, classCount, train, indices);
+        const loss = trainBatch(model, optimizer, variables, task, classCount, train, indices, classWeight);
         if (!Number.isFinite(loss)) {
           throw new KaizenError(
             'TrainingFailed',
@@ -387,6 +410,8 @@ function checkpointFingerprint(
     batchSize: spec.batchSize,
     learningRate: spec.learningRate,
     seed: spec.seed,
+    // only when set: checkpoints made before the field existed keep their fingerprint
+    ...(spec.classWeights === 'balanced' ? { classWeights: 'balanced' } : {}),
     rows: train.features.rows,
     target: train.schema.target,
     transforms: train.transforms,
@@ -395,12 +420,20 @@ function checkpointFingerprint(
 }
 
 /** The per-sample mean loss of a batch, as the optimiser minimises it. */
-function batchLoss(task: TaskKind, classCount: number, yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar {
+function batchLoss(
+  task: TaskKind,
+  classCount: number,
+  yTrue: tf.Tensor,
+  yPred: tf.Tensor,
+  rowWeights: tf.Tensor | null,
+): tf.Scalar {
+  const weighted = (perRow: tf.Tensor): tf.Scalar =>
+    tf.mean(rowWeights ? tf.mul(perRow.reshape([-1]), rowWeights) : perRow);
   switch (task) {
     case 'binary':
-      return tf.mean(tf.metrics.binaryCrossentropy(yTrue, yPred));
+      return weighted(tf.metrics.binaryCrossentropy(yTrue, yPred));
     case 'multiclass':
-      return tf.mean(
+      return weighted(
         tf.metrics.categoricalCrossentropy(
           tf.cast(tf.oneHot(yTrue as tf.Tensor1D, classCount), 'float32'),
           yPred,
@@ -419,15 +452,18 @@ function trainBatch(
   classCount: number,
   split: EncodedSplit,
   indices: Uint32Array,
+  classWeight: Float32Array | null,
 ): number {
   const batch = sliceEncoded(split.features, indices);
   const rows = indices.length;
   const labels = task === 'multiclass' ? new Int32Array(rows) : new Float32Array(rows);
   for (let i = 0; i < rows; i++) labels[i] = split.target.values[indices[i]!]!;
+  const weights = classWeight ? Float32Array.from(labels, (l) => classWeight[l]!) : null;
   const cost = tf.tidy(() => {
     const xs = modelInputs(batch);
     const y =
       task === 'multiclass' ? tf.tensor1d(labels, 'int32') : tf.tensor2d(labels, [rows, 1], 'float32');
+    const w = weights ? tf.tensor1d(weights, 'float32') : null;
     return optimizer.minimize(
       () =>
         batchLoss(
@@ -435,6 +471,7 @@ function trainBatch(
           classCount,
           y,
           model.apply(xs.length === 1 ? xs[0]! : xs, { training: true }) as tf.Tensor,
+          w,
         ),
       true,
       variables,

@@ -62,6 +62,7 @@ const trainSchema = z
     patience: z.number().int().positive().default(3),
     backend: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
     heartbeatEveryBatches: z.number().int().positive().default(50),
+    classWeights: z.enum(['none', 'balanced']).default('none'),
   })
   .strict();
 

@@ -169,6 +169,7 @@ describe('model bundle', () => {
       'accuracy',
       'auc',
       'brier',
+      'ece',
       'f1',
       'logLoss',
       'precision',
@@ -199,7 +200,7 @@ describe('model bundle', () => {
       expect(probabilities[label]).toBe(Math.max(...Object.values(probabilities)));
     }
     const mr = await evaluateModel(loaded, multi.dir);
-    expect(Object.keys(mr.test).sort()).toEqual(['accuracy', 'logLoss', 'macroF1']);
+    expect(Object.keys(mr.test).sort()).toEqual(['accuracy', 'ece', 'logLoss', 'macroF1']);
     expect(mr.details).toHaveProperty('confusionMatrix');
     [m, loaded].forEach(disposeBundle);
 

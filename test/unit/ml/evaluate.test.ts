@@ -106,3 +106,25 @@ describe('regressionMetrics', () => {
     expect(regressionMetrics([4, 4], [3, 5])['r2']).toBe(0);
   });
 });
+
+describe('expected calibration error', () => {
+  it("is 0 when each bin's mean probability is its observed rate, and the weighted gap otherwise", async () => {
+    const { expectedCalibrationError } = await import('../../../src/ml/metrics');
+    // bin [0.2, 0.3): 0.25 predicted, 1 of 4 happened; bin [0.7, 0.8): 0.75, 3 of 4
+    expect(
+      expectedCalibrationError([1, 0, 0, 0, 1, 1, 1, 0], [0.25, 0.25, 0.25, 0.25, 0.75, 0.75, 0.75, 0.75]),
+    ).toBeCloseTo(0, 12);
+    // all at 0.9, half happened: off by 0.4
+    expect(expectedCalibrationError([1, 0, 1, 0], [0.9, 0.9, 0.9, 0.9])).toBeCloseTo(0.4, 12);
+    // two bins: [0.1, 0.2) 2 rows at 0.1 with 1 hit (gap 0.4), [1.0] 2 rows with 2 hits (gap 0): 0.5 × 0.4
+    expect(expectedCalibrationError([1, 0, 1, 1], [0.1, 0.1, 1, 1])).toBeCloseTo(0.2, 12);
+    expect(expectedCalibrationError([], [])).toBeNaN();
+  });
+
+  it('is reported beside the other metrics: on P(positive) for binary, on the top class for several', () => {
+    expect(binaryMetrics([1, 0, 1, 0], [0.9, 0.9, 0.9, 0.9]).ece).toBeCloseTo(0.4, 12);
+    // rows: top class a at 0.8 (right), b at 0.6 (wrong): bins 0.8 → gap 0.2, 0.6 → gap 0.6
+    const r = multiclassMetrics([0, 0], [0.8, 0.2, 0.4, 0.6], ['a', 'b']);
+    expect(r.metrics.ece).toBeCloseTo(0.5 * 0.2 + 0.5 * 0.6, 12);
+  });
+});

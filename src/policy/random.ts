@@ -1,5 +1,6 @@
 // A small seeded PRNG (mulberry32) whose whole state is one uint32, so a checkpoint can carry it
 // and a resumed run draws exactly the numbers the uninterrupted run would have drawn.
+// (Pure and deterministic: training draws from it, and so may workflows, through the search policy.)
 
 export class Mulberry32 {
   private s: number;
