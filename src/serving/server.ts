@@ -248,7 +248,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       })
     : null;
   const batching: MicroBatchingOptions = { ...DEFAULT_MICRO_BATCHING, ...deps.microBatching };
-  // prom-client hashes the label object on every call; the hot path keeps its labelled children
+  // one lookup a request for both series of a (model, version, status)
   const requestSeries = new Map<
     string,
     { requests: { inc(): void }; latency: { observe(v: number): void } }
