@@ -181,7 +181,7 @@ export function multiclassMetrics(
   for (let i = 0; i < n; i++) {
     hits[i] = predicted[i] === labels[i] ? 1 : 0;
     confidence[i] = probabilities[i * k + predicted[i]!]!;
-    if (predicted[i] === labels[i]) correct++;
+    correct += hits[i]!;
     const p = Math.min(1 - LOG_LOSS_EPS, Math.max(LOG_LOSS_EPS, probabilities[i * k + labels[i]!]!));
     logLoss -= Math.log(p);
   }

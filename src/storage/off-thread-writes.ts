@@ -21,7 +21,10 @@ export type PutReply = { id: number; ok: true } | { id: number; ok: false; error
 
 export class OffThreadWrites {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: () => void; reject: (err: Error) => void; done: Promise<void> }
+  >();
   private next = 1;
   private dead: string | null = null;
   /** Resolves once the thread has its store (or has died: then writes use the fallback). */
@@ -75,23 +78,24 @@ export class OffThreadWrites {
       ? (buf.buffer as ArrayBuffer)
       : buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
     const id = this.next++;
-    return new Promise<void>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage(
-        {
-          id,
-          key,
-          body: ab as ArrayBuffer,
-          contentType: opts.contentType ?? 'application/octet-stream',
-        } satisfies PutRequest,
-        [ab as ArrayBuffer],
-      );
-    });
+    let settle!: { resolve: () => void; reject: (err: Error) => void };
+    const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    this.pending.set(id, { ...settle, done });
+    this.worker.postMessage(
+      {
+        id,
+        key,
+        body: ab as ArrayBuffer,
+        contentType: opts.contentType ?? 'application/octet-stream',
+      } satisfies PutRequest,
+      [ab as ArrayBuffer],
+    );
+    return done;
   }
 
   /** Ends the thread once the writes handed to it are done. */
   async close(): Promise<void> {
-    while (this.pending.size > 0 && !this.dead) await new Promise((r) => setTimeout(r, 10));
+    await Promise.allSettled([...this.pending.values()].map((p) => p.done));
     this.dead ??= 'closed';
     await this.worker.terminate();
   }
