@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { codeVersion, libraryVersions } from '../src/lineage';
 import type { QualityGateReport } from '../src/quality-gate';
-import type { AliasMove, ApprovalDecision, EvaluationReport, ModelVersion, PipelineSpec, PreparedDataset, TrainedModel, PipelineTrigger } from '../src/types';
+import type { AliasMove, ApprovalDecision, EvaluationReport, ModelVersion, PipelineSpec, PreparedDataset, TrainedModel, PipelineTrigger, SearchLineage } from '../src/types';
 import { asActivity, type ActivityDeps } from './deps';
 
 export interface RegisterModelInput {
@@ -15,6 +15,7 @@ export interface RegisterModelInput {
   evaluation: EvaluationReport;
   gate: QualityGateReport;
   trigger?: PipelineTrigger;
+  search?: SearchLineage;
 }
 
 export interface RecordApprovalInput {
@@ -51,9 +52,15 @@ export function createRegistryActivities(deps: ActivityDeps) {
             specHash: input.specHash,
             code: codeVersion(),
             libraries: libraryVersions({ 'tfjs-backend': trained.training.backend }),
-            hyperParameters: { ...spec.train, task: evaluation.task },
+            // with a search: the winner's parameters and the epochs it trained
+            hyperParameters: {
+              ...spec.train,
+              ...(input.search ? { ...input.search.winner.params, epochs: trained.training.epochs } : {}),
+              task: evaluation.task,
+            },
             workflowId: input.workflowId,
             runId: input.runId,
+            ...(input.search ? { search: input.search } : {}),
             extra: { spec, gate: input.gate, ...(input.trigger ? { trigger: input.trigger } : {}) },
           },
         });

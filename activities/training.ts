@@ -12,17 +12,27 @@ export interface TrainModelInput {
   workflowId: string;
   dataset: PreparedDataset;
   train: TrainSpec;
+  /**
+   * A search trial: its checkpoints live under the trial, not the workflow run, so the next rung
+   * (another child run) continues from where this one stopped.
+   */
+  trial?: { searchId: string; trial: number };
 }
 
 export interface DeleteCheckpointsInput {
   workflowId: string;
-  /** The run whose checkpoints go (its trained bundle is copied into models/ by then). */
-  runId: string;
+  /** The run whose checkpoints go (its trained bundle is copied into models/ by then); absent: every run's and trial's. */
+  runId?: string;
 }
 
 /** Where a training run's checkpoints and trained bundle lie until the model is registered. */
-export function checkpointPrefix(workflowId: string, runId: string): string {
-  return `checkpoints/${workflowId}/${runId}/`;
+export function checkpointPrefix(workflowId: string, runId?: string): string {
+  return runId === undefined ? `checkpoints/${workflowId}/` : `checkpoints/${workflowId}/${runId}/`;
+}
+
+/** Where a search trial's checkpoints and latest bundle lie, across its rungs. */
+export function trialCheckpointPrefix(searchId: string, trial: number): string {
+  return `checkpoints/${searchId}/trial-${trial}/`;
 }
 
 interface CheckpointPointer {
@@ -46,7 +56,9 @@ export function createTrainingActivities(deps: ActivityDeps) {
     async trainModel(input: TrainModelInput): Promise<TrainedModel> {
       return asActivity(async () => {
         const workflowRunId = activityInfo().workflowExecution?.runId ?? 'standalone';
-        const prefix = checkpointPrefix(input.workflowId, workflowRunId);
+        const prefix = input.trial
+          ? trialCheckpointPrefix(input.trial.searchId, input.trial.trial)
+          : checkpointPrefix(input.workflowId, workflowRunId);
         const pointerKey = `${prefix}latest.json`;
         heartbeat({ step: 'downloading dataset' });
         const datasetDir = await localDataset(deps, input.dataset);

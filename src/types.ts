@@ -1,5 +1,6 @@
 // Pure types and constants shared by workflows, activities and src/. No runtime imports here:
 // workflows/ import this file, and it must stay deterministic and free of I/O.
+import type { SearchSpec } from './policy/search';
 
 export const TASK_QUEUES = { pipeline: 'kaizen-pipeline', training: 'kaizen-training' } as const;
 export type TaskQueueName = (typeof TASK_QUEUES)[keyof typeof TASK_QUEUES];
@@ -82,6 +83,8 @@ export interface TrainSpec {
    * Default `none`. Validation loss (early stopping) stays unweighted.
    */
   classWeights?: 'none' | 'balanced';
+  /** L2 penalty λ·Σw² on every dense kernel, added to the training loss. Default 0. */
+  l2?: number;
 }
 
 export interface GateSpec {
@@ -123,6 +126,8 @@ export interface PipelineSpec {
   loadTest: LoadTestSpec | false;
   approval: ApprovalSpec;
   canary: CanarySpec | false;
+  /** Hyper-parameter search: with it, training is the hyperparameterSearch child workflow. */
+  search?: SearchSpec;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -325,7 +330,34 @@ export interface ModelLineage {
   workflowId: string;
   runId: string;
   approval?: ApprovalDecision;
+  /** The hyper-parameter search that chose this version's parameters, when there was one. */
+  search?: SearchLineage;
   extra?: Record<string, unknown>;
+}
+
+/** A search as the winner's lineage records it: the space, how it searched, every trial, the winner. */
+export interface SearchLineage {
+  workflowId: string;
+  strategy: string;
+  metric: string;
+  space: Record<string, unknown>;
+  rungs: number[];
+  eta: number | null;
+  epochsSpent: number;
+  trials: { trial: number; params: Record<string, unknown>; status: string; scores: number[]; epochs: number }[];
+  winner: SearchOutcome['winner'];
+}
+
+/** A search in a pipeline's result. */
+export interface SearchOutcome {
+  workflowId: string;
+  strategy: string;
+  metric: string;
+  trials: number;
+  childRuns: number;
+  epochsSpent: number;
+  winner: { trial: number; params: Record<string, unknown>; score: number; rung: number };
+  stoppedBy?: string;
 }
 
 export interface ModelVersion {
@@ -470,6 +502,8 @@ export interface PipelineResult {
   loadTest: { rps: number; p99Ms: number; errorRate: number; passed: boolean } | null;
   approval: ApprovalDecision | null;
   canary: { steps: { percent: number; passed: boolean; requests: number }[]; decision: string; reasons?: string[] } | null;
+  /** With spec.search: the search that chose the parameters. */
+  search?: SearchOutcome | null;
   stages: StageRecord[];
   error?: { type: string; message: string };
 }
@@ -492,6 +526,8 @@ export interface PipelineStatus {
   model: string;
   stage: PipelineStage;
   training: { epoch: number; epochs: number; metrics: Metrics } | null;
+  /** With spec.search: the search's child workflow, whose own status query lists the trials. */
+  search?: { workflowId: string } | null;
   canary: { step: number; percent: number } | null;
   /** While awaiting_approval: what the approver needs to decide. */
   approval?: ApprovalEvidence | null;

@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ApprovalDecision, ExperimentStatus, PipelineStatus } from '../src/types';
+import type { SearchStatus } from '../src/policy/search-table';
 
 export type { ExperimentStatus } from '../src/types';
 
@@ -45,3 +46,8 @@ export const resumeSignal = defineSignal<[{ by?: string }?]>('resume');
 export const abortSignal = defineSignal<[{ by?: string; reason?: string }?]>('abort');
 
 export const experimentStatusQuery = defineQuery<ExperimentStatus>('status');
+
+/** `extend` adds trials to a running hyperparameterSearch; `stop` finishes it with the best so far. */
+export const extendSignal = defineSignal<[{ trials?: number; by?: string }]>('extend');
+export const stopSearchSignal = defineSignal<[{ by?: string; reason?: string }?]>('stop');
+export const searchStatusQuery = defineQuery<SearchStatus>('status');

@@ -13,6 +13,7 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, TemporalFailure } from '@temporalio/common';
 import { canaryRollout } from './canary-rollout';
+import { hyperparameterSearch } from './hyperparameter-search';
 import { parseDurationMs } from '../src/duration';
 import { checkPipelineShape, type PipelineStart } from '../src/policy/inputs';
 import {
@@ -29,6 +30,7 @@ import {
   type PipelineStage,
   type PipelineStatus,
   type PreparedDataset,
+  type SearchLineage,
   type StageRecord,
   type TrainedModel,
 } from '../src/types';
@@ -74,6 +76,8 @@ export async function trainingPipeline(rawInput: PipelineStart): Promise<Pipelin
   /** The validated spec, from the first activity on. */
   let spec!: PipelineSpec;
   let specHash = '';
+  /** With spec.search: the search, for the version's lineage. */
+  let searchLineage: SearchLineage | undefined;
   const { workflowId, runId } = workflowInfo();
   const stages: StageRecord[] = [];
   const result: PipelineResult = {
@@ -89,6 +93,7 @@ export async function trainingPipeline(rawInput: PipelineStart): Promise<Pipelin
     loadTest: null,
     approval: null,
     canary: null,
+    search: null,
     stages,
   };
   const invalidDecisions: NonNullable<PipelineStatus['invalidDecisions']> = [];
@@ -214,9 +219,47 @@ export async function trainingPipeline(rawInput: PipelineStart): Promise<Pipelin
       return finish();
     }
 
-    enter('training');
-    status.training = { epoch: 0, epochs: spec.train.epochs, metrics: {} };
-    const trained: TrainedModel = await timed('train', () => act.trainModel({ workflowId, dataset, train: spec.train }));
+    let trained: TrainedModel;
+    let search: PipelineResult['search'] = null;
+    if (spec.search) {
+      const searchId = `${workflowId}-search`;
+      enter('training', `hyper-parameter search in the child workflow ${searchId} (its status query lists the trials; signals extend and stop go there)`);
+      status.search = { workflowId: searchId };
+      const found = await timed('search', () =>
+        executeChild(hyperparameterSearch, {
+          workflowId: searchId,
+          taskQueue: TASK_QUEUES.pipeline,
+          args: [{ pipelineWorkflowId: workflowId, model, task: dataset.schema.task, dataset, train: spec.train, search: spec.search! }],
+        }),
+      );
+      trained = { bundleUri: found.winner.bundleUri, bundleSha256: found.winner.bundleSha256, training: found.winner.training };
+      search = {
+        workflowId: searchId,
+        strategy: found.strategy,
+        metric: found.metric,
+        trials: found.trials.length,
+        childRuns: found.childRuns,
+        epochsSpent: found.epochsSpent,
+        winner: { trial: found.winner.trial, params: found.winner.params, score: found.winner.score, rung: found.winner.rung },
+        ...(found.stop ? { stoppedBy: found.stop.by } : {}),
+      };
+      result.search = search;
+      searchLineage = {
+        workflowId: searchId,
+        strategy: found.strategy,
+        metric: found.metric,
+        space: found.space,
+        rungs: found.rungs,
+        eta: found.eta,
+        epochsSpent: found.epochsSpent,
+        trials: found.trials.map((t) => ({ trial: t.trial, params: t.params, status: t.status, scores: t.scores, epochs: t.epochs })),
+        winner: search.winner,
+      };
+    } else {
+      enter('training');
+      status.training = { epoch: 0, epochs: spec.train.epochs, metrics: {} };
+      trained = await timed('train', () => act.trainModel({ workflowId, dataset, train: spec.train }));
+    }
     result.training = {
       backend: trained.training.backend,
       epochs: trained.training.epochs,
@@ -225,7 +268,7 @@ export async function trainingPipeline(rawInput: PipelineStart): Promise<Pipelin
     };
     status.training = {
       epoch: trained.training.epochs,
-      epochs: spec.train.epochs,
+      epochs: trained.training.epochs,
       metrics: trained.training.history.at(-1)?.metrics ?? {},
     };
 
@@ -250,11 +293,13 @@ export async function trainingPipeline(rawInput: PipelineStart): Promise<Pipelin
         evaluation,
         gate: gate.report,
         ...(input.trigger ? { trigger: input.trigger } : {}),
+        ...(searchLineage ? { search: searchLineage } : {}),
       }),
     );
     result.version = version.version;
     // the trained bundle is in models/ now: the run's checkpoints have served their purpose
     await act.deleteCheckpoints({ workflowId, runId });
+    if (searchLineage) await act.deleteCheckpoints({ workflowId: searchLineage.workflowId });
     // a rejected candidate stays registered, for the record, and never gets an alias
     if (!gate.report.passed) {
       result.outcome = 'rejected';

@@ -172,6 +172,7 @@ export function validateTrainSpec(spec: TrainSpec): void {
     bad('hiddenUnits', 'a list of positive integers');
   if (spec.classWeights !== undefined && spec.classWeights !== 'none' && spec.classWeights !== 'balanced')
     bad('classWeights', '"none" or "balanced"');
+  if (spec.l2 !== undefined && !(spec.l2 >= 0 && Number.isFinite(spec.l2))) bad('l2', 'a number >= 0');
 }
 
 /**
@@ -241,6 +242,7 @@ async function runTraining(input: LoopInput): Promise<TrainResult> {
   const model = buildModel(train.transforms, spec);
   const optimizer = tf.train.adam(spec.learningRate, ADAM.beta1, ADAM.beta2);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const penalty = spec.l2 ? { l2: spec.l2, kernels: model.trainableWeights.filter((w) => w.originalName.endsWith('/kernel')).map((w) => w.read()) } : null;
   const rng = new Mulberry32(spec.seed);
   let state: LoopState = {
     epoch: 0,
@@ -283,7 +285,7 @@ async function runTraining(input: LoopInput): Promise<TrainResult> {
       for (let b = 0; b < batchesPerEpoch; b++) {
         if (signal?.aborted) throw abortReason(signal);
         const indices = order.subarray(b * spec.batchSize, Math.min(n, (b + 1) * spec.batchSize));
-        const loss = trainBatch(model, optimizer, variables, task, classCount, train, indices, classWeight);
+        const loss = trainBatch(model, optimizer, variables, task, classCount, train, indices, classWeight, penalty);
         if (!Number.isFinite(loss)) {
           throw new KaizenError(
             'TrainingFailed',
@@ -412,6 +414,7 @@ function checkpointFingerprint(
     seed: spec.seed,
     // only when set: checkpoints made before the field existed keep their fingerprint
     ...(spec.classWeights === 'balanced' ? { classWeights: 'balanced' } : {}),
+    ...(spec.l2 ? { l2: spec.l2 } : {}),
     rows: train.features.rows,
     target: train.schema.target,
     transforms: train.transforms,
@@ -453,6 +456,7 @@ function trainBatch(
   split: EncodedSplit,
   indices: Uint32Array,
   classWeight: Float32Array | null,
+  penalty: { l2: number; kernels: tf.Tensor[] } | null,
 ): number {
   const batch = sliceEncoded(split.features, indices);
   const rows = indices.length;
@@ -465,14 +469,17 @@ function trainBatch(
       task === 'multiclass' ? tf.tensor1d(labels, 'int32') : tf.tensor2d(labels, [rows, 1], 'float32');
     const w = weights ? tf.tensor1d(weights, 'float32') : null;
     return optimizer.minimize(
-      () =>
-        batchLoss(
+      () => {
+        const loss = batchLoss(
           task,
           classCount,
           y,
           model.apply(xs.length === 1 ? xs[0]! : xs, { training: true }) as tf.Tensor,
           w,
-        ),
+        );
+        if (!penalty) return loss;
+        return tf.add(loss, tf.mul(penalty.l2, tf.addN(penalty.kernels.map((k) => tf.sum(tf.square(k)))))) as tf.Scalar;
+      },
       true,
       variables,
     )!;

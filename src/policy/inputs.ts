@@ -8,7 +8,8 @@ import { parseDurationMs } from '../duration';
 import { isKaizenError } from '../errors';
 import type { CanaryInput, CanarySpec, DriftMonitorInput, ExperimentInput, PipelineInput, RollbackInput } from '../types';
 import { parseExperiment } from './experiment';
-import { canarySchema, duration, modelName } from './spec-schema';
+import { canarySchema, duration, modelName, searchSchema, trainSchema } from './spec-schema';
+import type { SearchInput, TrialInput } from './search-table';
 
 /** The failure a workflow throws for a bad input: non-retryable, typed, naming the field. */
 export function invalidInput(message: string, type = 'SpecInvalid'): ApplicationFailure {
@@ -123,4 +124,42 @@ const rollbackInputSchema = z
 
 export function checkRollbackInput(raw: unknown): RollbackInput {
   return parseWith(rollbackInputSchema, raw, 'rollbackModel input') as RollbackInput;
+}
+
+const datasetShape = z
+  .object({ dataVersion: z.string().min(1), uri: z.string().min(1), schema: z.object({ task: z.enum(['binary', 'multiclass', 'regression']) }).passthrough() })
+  .passthrough();
+
+const searchInputSchema = z
+  .object({
+    pipelineWorkflowId: z.string().min(1),
+    model: modelName,
+    task: z.enum(['binary', 'multiclass', 'regression']),
+    dataset: datasetShape,
+    train: trainSchema,
+    search: searchSchema,
+    state: z.object({ budget: z.number().int().nonnegative(), trials: z.array(z.unknown()) }).passthrough().optional(),
+  })
+  .strict();
+
+/** hyperparameterSearch's input: the search block and the train spec by the spec's own rules. */
+export function checkSearchInput(raw: unknown): SearchInput {
+  return parseWith(searchInputSchema, raw, 'hyperparameterSearch input') as unknown as SearchInput;
+}
+
+const trialInputSchema = z
+  .object({
+    searchId: z.string().min(1),
+    trial: z.number().int().nonnegative(),
+    rung: z.number().int().nonnegative(),
+    epochs: z.number().int().positive(),
+    params: z.record(z.string(), z.unknown()),
+    metric: z.string().min(1),
+    dataset: datasetShape,
+    train: trainSchema,
+  })
+  .strict();
+
+export function checkTrialInput(raw: unknown): TrialInput {
+  return parseWith(trialInputSchema, raw, 'searchTrial input') as unknown as TrialInput;
 }

@@ -3,6 +3,75 @@
 // the search workflow keeps the trial table and calls these; the same spec and the same results
 // give the same decisions, so a replay matches.
 import { Mulberry32 } from './random';
+import type { TaskKind } from '../types';
+
+/** Validation metrics a trial reports (from training's per-epoch validation). */
+export const SEARCH_METRICS = ['valLoss', 'valAuc', 'valAccuracy', 'valRmse'] as const;
+export type SearchMetric = (typeof SEARCH_METRICS)[number];
+
+/** Which metrics a task's validation reports. */
+const METRICS_OF: Record<TaskKind, readonly SearchMetric[]> = {
+  binary: ['valLoss', 'valAuc', 'valAccuracy'],
+  multiclass: ['valLoss', 'valAccuracy'],
+  regression: ['valLoss', 'valRmse'],
+};
+
+export function searchMetricsOf(task: TaskKind): readonly SearchMetric[] {
+  return METRICS_OF[task];
+}
+
+export const maximized = (metric: SearchMetric): boolean => metric === 'valAuc' || metric === 'valAccuracy';
+
+export function defaultSearchMetric(task: TaskKind): SearchMetric {
+  return task === 'binary' ? 'valAuc' : 'valLoss';
+}
+
+/** The `search` block of a pipeline spec, as the spec schema leaves it (defaults applied). */
+export interface SearchSpec {
+  trials?: number;
+  parallelism: number;
+  strategy: 'random' | 'grid' | 'tpe';
+  seed: number;
+  metric?: SearchMetric;
+  space: SearchSpace;
+  asha: false | { minEpochs: number; eta: number };
+  continueAsNewEvery: number;
+  gridSteps: number;
+}
+
+/** Trials a search starts unless extended: `trials`, else the grid's size (grid) or 20. */
+export function searchBudget(spec: Pick<SearchSpec, 'trials' | 'strategy' | 'space' | 'gridSteps'>): number {
+  return spec.trials ?? (spec.strategy === 'grid' ? gridSize(spec.space, spec.gridSteps) : 20);
+}
+
+/** The rung epochs of a search over a training of `epochs` epochs. */
+export function searchRungs(spec: Pick<SearchSpec, 'asha'>, epochs: number): number[] {
+  if (spec.asha === false) return [epochs];
+  return rungEpochs({ minEpochs: Math.min(spec.asha.minEpochs, epochs), maxEpochs: epochs, eta: spec.asha.eta });
+}
+
+/** One finished observation TPE learns from: a trial's parameters and its score. */
+export interface Observation {
+  params: Parameters;
+  score: number;
+}
+
+/** Trial `index`'s parameters under the spec's strategy (TPE learns from `observed`). */
+export function proposeTrial(
+  spec: Pick<SearchSpec, 'strategy' | 'space' | 'seed' | 'gridSteps'>,
+  index: number,
+  observed: readonly Observation[],
+  maximize: boolean,
+): Parameters {
+  switch (spec.strategy) {
+    case 'grid':
+      return gridProposal(spec.space, index, spec.gridSteps);
+    case 'tpe':
+      return tpeProposal(spec.space, spec.seed, index, observed, maximize);
+    case 'random':
+      return randomProposal(spec.space, spec.seed, index);
+  }
+}
 
 /** A parameter's values: a list to choose from, or a range (log-uniform with `log`). */
 export type ParameterSpace =
@@ -13,30 +82,9 @@ export type Parameters = Record<string, unknown>;
 const isRange = (p: ParameterSpace): p is { min: number; max: number; log?: boolean; integer?: boolean } =>
   !Array.isArray(p);
 
-/** Refuses a space a search cannot draw from; each message names the parameter. */
-export function checkSpace(space: SearchSpace): string[] {
-  const problems: string[] = [];
-  const names = Object.keys(space);
-  if (names.length === 0) problems.push('search.space: name at least one parameter');
-  for (const name of names) {
-    const p = space[name]!;
-    if (!isRange(p)) {
-      if (p.length === 0) problems.push(`search.space.${name}: a list needs at least one value`);
-      continue;
-    }
-    if (!Number.isFinite(p.min) || !Number.isFinite(p.max) || p.min > p.max) {
-      problems.push(`search.space.${name}: needs finite min <= max, got min ${p.min} and max ${p.max}`);
-    } else if (p.log && p.min <= 0) {
-      problems.push(`search.space.${name}: a log range needs min > 0, got ${p.min}`);
-    }
-  }
-  return problems;
-}
-
 /** Trial `index`'s parameters under random search: drawn from the seed and the index alone. */
 export function randomProposal(space: SearchSpace, seed: number, index: number): Parameters {
-  // one generator per trial, seeded from (seed, index): trial 7 is the same whatever came before it
-  const rng = new Mulberry32((Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0);
+  const rng = trialRng(seed, index);
   const out: Parameters = {};
   for (const name of Object.keys(space).sort()) {
     const p = space[name]!;
@@ -52,6 +100,11 @@ export function randomProposal(space: SearchSpace, seed: number, index: number):
     out[name] = v;
   }
   return out;
+}
+
+/** One generator per trial, seeded from (seed, index): trial 7 is the same whatever came before it. */
+function trialRng(seed: number, index: number): Mulberry32 {
+  return new Mulberry32((Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0);
 }
 
 /** How many points a grid has: ranges are cut into `steps` points (ends included). */
@@ -168,4 +221,138 @@ export function ashaBest(trials: readonly AshaTrial[], maximize: boolean): AshaT
     }
   }
   return best;
+}
+
+// ---------------------------------------------------------------------------------------------
+// TPE (Bergstra et al., "Algorithms for Hyper-Parameter Optimization", 2011), univariate
+// ---------------------------------------------------------------------------------------------
+
+export interface TpeOptions {
+  /** Random proposals before TPE starts modelling. */
+  startup: number;
+  /** Fraction of the observations that count as good. */
+  gamma: number;
+  /** Candidates drawn from the good model; the one with the best l(x)/g(x) wins. */
+  candidates: number;
+}
+
+export const TPE_DEFAULTS: TpeOptions = { startup: 10, gamma: 0.25, candidates: 24 };
+
+/**
+ * Trial `index`'s parameters under TPE: the observations are split into the best γ (good) and the
+ * rest (bad); for each parameter a Parzen estimator of each group is built, candidates are drawn
+ * from the good one and the one maximising l(x)/g(x) is kept. Random until `startup` observations.
+ * Deterministic: the same seed, index and observations give the same parameters.
+ */
+export function tpeProposal(
+  space: SearchSpace,
+  seed: number,
+  index: number,
+  observed: readonly Observation[],
+  maximize: boolean,
+  options: TpeOptions = TPE_DEFAULTS,
+): Parameters {
+  const usable = observed.filter((o) => Number.isFinite(o.score));
+  if (usable.length < options.startup) return randomProposal(space, seed, index);
+  const ranked = [...usable].sort((a, b) => (maximize ? b.score - a.score : a.score - b.score));
+  const nGood = Math.max(1, Math.ceil(options.gamma * ranked.length));
+  const good = ranked.slice(0, nGood);
+  const bad = ranked.slice(nGood);
+  const rng = trialRng(seed, index);
+  const out: Parameters = {};
+  for (const name of Object.keys(space).sort()) {
+    const p = space[name]!;
+    if (!isRange(p)) {
+      const key = (v: unknown): string => JSON.stringify(v);
+      const keys = p.map(key);
+      const weights = (group: readonly Observation[]): number[] => {
+        const counts = keys.map(() => 1); // a prior of one observation per value
+        for (const o of group) {
+          const j = keys.indexOf(key(o.params[name]));
+          if (j >= 0) counts[j]!++;
+        }
+        const total = counts.reduce((a, b) => a + b, 0);
+        return counts.map((c) => c / total);
+      };
+      const l = weights(good);
+      const g = weights(bad);
+      let bestJ = 0;
+      let bestRatio = -Infinity;
+      for (let c = 0; c < options.candidates; c++) {
+        const j = sampleCategorical(l, rng.next());
+        const ratio = Math.log(l[j]!) - Math.log(g[j]!);
+        if (ratio > bestRatio) [bestJ, bestRatio] = [j, ratio];
+      }
+      out[name] = p[bestJ];
+      continue;
+    }
+    if (p.min === p.max) {
+      out[name] = p.min;
+      continue;
+    }
+    // work on [0, 1]: log-transformed for log ranges
+    const lo = p.log ? Math.log(p.min) : p.min;
+    const hi = p.log ? Math.log(p.max) : p.max;
+    const toUnit = (v: unknown): number | null => {
+      if (typeof v !== 'number' || !Number.isFinite(v)) return null;
+      const x = p.log ? Math.log(Math.max(v, p.min)) : v;
+      return Math.min(1, Math.max(0, (x - lo) / (hi - lo)));
+    };
+    const points = (group: readonly Observation[]): number[] =>
+      group.map((o) => toUnit(o.params[name])).filter((u): u is number => u !== null);
+    const lPts = points(good);
+    const gPts = points(bad);
+    const lWidth = bandwidth(lPts.length);
+    const gWidth = bandwidth(gPts.length);
+    let bestU = 0.5;
+    let bestRatio = -Infinity;
+    for (let c = 0; c < options.candidates; c++) {
+      const u = sampleParzen(lPts, lWidth, rng);
+      const ratio = Math.log(parzenDensity(lPts, lWidth, u)) - Math.log(parzenDensity(gPts, gWidth, u));
+      if (ratio > bestRatio) [bestU, bestRatio] = [u, ratio];
+    }
+    let v = lo + bestU * (hi - lo);
+    if (p.log) v = Math.exp(v);
+    v = Math.min(p.max, Math.max(p.min, v));
+    if (p.integer) v = Math.min(p.max, Math.round(v));
+    out[name] = v;
+  }
+  return out;
+}
+
+function sampleCategorical(weights: readonly number[], u: number): number {
+  let acc = 0;
+  for (let j = 0; j < weights.length; j++) {
+    acc += weights[j]!;
+    if (u < acc) return j;
+  }
+  return weights.length - 1;
+}
+
+/** Kernel width on [0, 1] for n points (Scott's rule on a unit range), kept in [0.03, 0.5]. */
+function bandwidth(n: number): number {
+  return Math.min(0.5, Math.max(0.03, 0.5 * Math.pow(n + 1, -0.2)));
+}
+
+/** A mixture of the points' kernels and a flat prior over [0, 1] (weight of one point). */
+function parzenDensity(points: readonly number[], width: number, u: number): number {
+  let sum = 1; // the prior: density 1 on [0, 1]
+  for (const m of points) {
+    const z = (u - m) / width;
+    sum += Math.exp(-0.5 * z * z) / (width * Math.sqrt(2 * Math.PI));
+  }
+  return sum / (points.length + 1);
+}
+
+function sampleParzen(points: readonly number[], width: number, rng: Mulberry32): number {
+  const k = Math.floor(rng.next() * (points.length + 1));
+  if (k === points.length) return rng.next(); // the prior
+  for (let attempt = 0; attempt < 16; attempt++) {
+    // Box–Muller
+    const u1 = Math.max(rng.next(), 1e-12);
+    const u2 = rng.next();
+    const u = points[k]! + width * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    if (u >= 0 && u <= 1) return u;
+  }
+  return Math.min(1, Math.max(0, points[k]!));
 }

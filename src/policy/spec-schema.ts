@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DURATION_PATTERN, parseDurationMs } from '../duration';
 import { KaizenError } from '../errors';
 import { LIVE_METRICS_RETENTION_SECONDS, type PipelineSpec } from '../types';
+import { SEARCH_METRICS } from './search';
 
 export const duration = z
   .string()
@@ -52,7 +53,7 @@ const dataSchema = z
   })
   .strict();
 
-const trainSchema = z
+export const trainSchema = z
   .object({
     hiddenUnits: z.array(z.number().int().positive().max(4096)).max(8).default([64, 32]),
     epochs: z.number().int().positive().max(1000).default(8),
@@ -63,8 +64,68 @@ const trainSchema = z
     backend: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
     heartbeatEveryBatches: z.number().int().positive().default(50),
     classWeights: z.enum(['none', 'balanced']).default('none'),
+    l2: z.number().min(0).max(1).default(0),
   })
   .strict();
+
+const trainFieldSchemas = trainSchema.shape;
+
+/** The train fields a search may vary, each checked by the train schema's own rule. */
+export const SEARCHABLE_FIELDS = ['hiddenUnits', 'learningRate', 'batchSize', 'l2', 'classWeights', 'patience'] as const;
+
+const rangeSchema = z
+  .object({
+    min: z.number(),
+    max: z.number(),
+    log: z.boolean().default(false),
+    integer: z.boolean().default(false),
+  })
+  .strict()
+  .refine((r) => r.min <= r.max, 'min must be <= max')
+  .refine((r) => !r.log || r.min > 0, 'a log range needs min > 0');
+
+export const searchSchema = z
+  .object({
+    /** Trials (configurations) to start; default: the grid's size for grid, else 20. */
+    trials: z.number().int().positive().max(10_000).optional(),
+    parallelism: z.number().int().positive().max(64).default(2),
+    strategy: z.enum(['random', 'grid', 'tpe']).default('random'),
+    seed: z.number().int().default(42),
+    /** Validation metric to rank trials by; default valAuc (binary), valLoss otherwise. */
+    metric: z.enum(SEARCH_METRICS).optional(),
+    space: z.partialRecord(z.enum(SEARCHABLE_FIELDS), z.union([z.array(z.unknown()).min(1), rangeSchema])),
+    /** Successive halving: rungs at minEpochs·eta^k up to train.epochs; false trains every trial to train.epochs. */
+    asha: z
+      .union([
+        z.literal(false),
+        z.object({ minEpochs: z.number().int().positive().default(1), eta: z.number().int().min(2).max(10).default(3) }).strict(),
+      ])
+      .default({ minEpochs: 1, eta: 3 }),
+    /** Child runs per coordinator run before it continues-as-new (keeps the history small). */
+    continueAsNewEvery: z.number().int().positive().max(1000).default(100),
+    /** Grid points per range parameter. */
+    gridSteps: z.number().int().min(2).max(20).default(3),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const names = Object.keys(s.space);
+    if (names.length === 0) ctx.addIssue({ code: 'custom', path: ['space'], message: 'name at least one parameter to search' });
+    for (const name of names as (typeof SEARCHABLE_FIELDS)[number][]) {
+      const field = trainFieldSchemas[name];
+      const p = s.space[name]!;
+      const values = Array.isArray(p) ? p : [p.min, p.max];
+      values.forEach((v, i) => {
+        const r = field.safeParse(v);
+        if (!r.success) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['space', name, ...(Array.isArray(p) ? [i] : [i === 0 ? 'min' : 'max'])],
+            message: `not a valid train.${name}: ${r.error.issues[0]!.message}`,
+          });
+        }
+      });
+    }
+  });
 
 const gateSchema = z
   .object({
@@ -119,6 +180,7 @@ export const pipelineSpecSchema = z
     loadTest: z.union([z.literal(false), loadTestSchema]).default(loadTestSchema.parse({})),
     approval: approvalSchema.default(approvalSchema.parse({})),
     canary: z.union([z.literal(false), canarySchema]).default(canarySchema.parse({})),
+    search: searchSchema.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {

@@ -17,7 +17,7 @@ import { resolveBinaries } from '../../src/dev/binaries';
 import { applyProduction, productionOf, rollbackTarget, type ProductionRequest } from '../../src/registry/production';
 import { ACTIVITY_OPTIONS } from '../../src/policy/activity-options';
 import { workflowBundlePath } from '../../src/temporal/worker';
-import { MODEL_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE, TASK_QUEUES, type ModelVersion, type RegistryDocument } from '../../src/types';
+import { MODEL_SEARCH_ATTRIBUTE, STAGE_SEARCH_ATTRIBUTE, TASK_QUEUES, type ModelVersion, type PreparedDataset, type RegistryDocument } from '../../src/types';
 
 export const timeSkipping = Boolean(process.env.KAIZEN_TEST_SERVER);
 
@@ -176,3 +176,13 @@ export async function recordHistory(handle: WorkflowHandle, name: string): Promi
   // the id (a child's id derives from it) and the history in protobufjs' JSON form, which History.fromObject reads back
   await writeFile(path.join(HISTORIES_DIR, `${name}.json`), `${JSON.stringify({ workflowId: handle.workflowId, history }, null, 1)}\n`);
 }
+
+/** A prepared dataset's report as the fake prepareDataset returns it: binary, 100 rows. */
+export const FAKE_DATASET: PreparedDataset = {
+  dataVersion: `sha256:${'cd'.repeat(32)}`,
+  uri: 's3://kaizen/datasets/cd/',
+  rows: { total: 100, train: 70, validation: 10, test: 20 },
+  schema: { target: 'late', task: 'binary', features: [], targetColumn: { name: 'late', kind: 'boolean', sqlType: 'BOOLEAN' }, classes: ['false', 'true'] },
+  validation: { passed: true, reasons: [], metrics: {}, thresholds: {}, rows: 100, findings: [] },
+  reused: false,
+};

@@ -18,7 +18,7 @@ describe('replay of recorded histories', () => {
       }),
     );
     const types = new Set(histories.map((h) => h.history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name));
-    expect([...types].sort()).toEqual(['canaryRollout', 'championChallenger', 'driftMonitor', 'rollbackModel', 'trainingPipeline']);
+    expect([...types].sort()).toEqual(['canaryRollout', 'championChallenger', 'driftMonitor', 'hyperparameterSearch', 'rollbackModel', 'searchTrial', 'trainingPipeline']);
     const failures: string[] = [];
     let replayed = 0;
     for await (const r of Worker.runReplayHistories({ workflowBundle: { codePath: await testBundle() }, replayName: 'kaizen-replay' }, histories)) {

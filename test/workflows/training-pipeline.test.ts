@@ -10,7 +10,7 @@ import { TASK_QUEUES, type ModelVersion, type PipelineInput, type PreparedDatase
 import { approveSignal, approveUpdate, rejectUpdate, statusQuery } from '../../workflows/definitions';
 import { canaryStatusQuery } from '../../workflows/definitions';
 import { trainingPipeline } from '../../workflows/training-pipeline';
-import { FakeProduction, recordHistory, rootCause, useWorkflowEnv, T, withWorkers } from './harness';
+import { FAKE_DATASET as dataset, FakeProduction, recordHistory, rootCause, useWorkflowEnv, T, withWorkers } from './harness';
 
 const env = useWorkflowEnv();
 
@@ -27,14 +27,6 @@ function pipelineInput(over: Record<string, unknown> = {}): PipelineInput {
   return { spec, specHash: HASH };
 }
 
-const dataset: PreparedDataset = {
-  dataVersion: `sha256:${'cd'.repeat(32)}`,
-  uri: 's3://kaizen/datasets/cd/',
-  rows: { total: 100, train: 70, validation: 10, test: 20 },
-  schema: { target: 'late', task: 'binary', features: [], targetColumn: { name: 'late', kind: 'boolean', sqlType: 'BOOLEAN' }, classes: ['false', 'true'] },
-  validation: { passed: true, reasons: [], metrics: {}, thresholds: {}, rows: 100, findings: [] },
-  reused: false,
-};
 
 /** Fakes of every pipeline activity: the candidate becomes version 2 beside champion 1. */
 function pipelineFakes(prod: FakeProduction, over: Partial<Activities> = {}): Partial<Activities> & { calls: string[] } {
@@ -232,5 +224,36 @@ describe('trainingPipeline', () => {
       expect((await h.describe()).status.name).toBe('RUNNING');
       await h.terminate('test over');
     });
+  });
+  it('with spec.search, trains through the hyperparameterSearch child and registers its winner with the search in lineage', async () => {
+    const prod = new FakeProduction('m', [1, 2], 1);
+    const registered: Parameters<Activities['registerModel']>[0][] = [];
+    const deleted: Parameters<Activities['deleteCheckpoints']>[0][] = [];
+    const trainCalls: { trial?: number; lr: number; epochs: number }[] = [];
+    const fakes = pipelineFakes(prod, {
+      trainModel: async (i) => {
+        trainCalls.push({ ...(i.trial ? { trial: i.trial.trial } : {}), lr: i.train.learningRate, epochs: i.train.epochs });
+        const auc = 0.8 - Math.abs(Math.log10(i.train.learningRate) + 2) / 10;
+        return {
+          bundleUri: `s3://kaizen/checkpoints/${i.trial?.searchId}/trial-${i.trial?.trial}/model.kzn`,
+          bundleSha256: 'ee'.repeat(32),
+          training: { backend: 'cpu', epochs: i.train.epochs, bestEpoch: i.train.epochs, resumedFromEpoch: null, samplesPerSecond: 1000, history: [{ epoch: i.train.epochs, loss: 0.4, valLoss: 0.4, metrics: { valAuc: auc } }] },
+        };
+      },
+      registerModel: async (i) => (registered.push(i), { version: 2, artifactUri: 's3://kaizen/models/m/2/model.kzn', artifactSha256: 'ee'.repeat(32) } as ModelVersion),
+      deleteCheckpoints: async (i) => (deleted.push(i), { deleted: 1 }),
+    });
+    const result = await withWorkers(env(), fakes, async () => {
+      const h = await start(pipelineInput({ approval: { mode: 'auto' }, canary: false, train: { epochs: 3 }, search: { strategy: 'grid', space: { learningRate: [0.1, 0.01, 0.001] }, asha: false } }));
+      const r = await h.result();
+      await recordHistory(h, 'pipeline-with-search');
+      return r;
+    });
+    expect(result.outcome).toBe('promoted');
+    expect(trainCalls.map((c) => c.trial).sort()).toEqual([0, 1, 2]);
+    expect(result.search).toMatchObject({ workflowId: `${result.workflowId}-search`, strategy: 'grid', trials: 3, epochsSpent: 9, winner: { trial: 1, params: { learningRate: 0.01 } } });
+    expect(registered[0]!.trained.bundleUri).toContain(`${result.workflowId}-search/trial-1/`);
+    expect(registered[0]!.search).toMatchObject({ strategy: 'grid', space: { learningRate: [0.1, 0.01, 0.001] }, trials: [{ trial: 0 }, { trial: 1 }, { trial: 2 }], winner: { trial: 1 } });
+    expect(deleted.map((d) => d.workflowId)).toContain(`${result.workflowId}-search`);
   });
 });

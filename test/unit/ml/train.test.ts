@@ -174,6 +174,28 @@ describe('trainModel', () => {
     disposeBundle(r.model);
   });
 
+  it('l2 shrinks the dense kernels, changes the checkpoint fingerprint, and refuses a negative λ', async () => {
+    const norm = (r: Awaited<ReturnType<typeof trainModel>>): number =>
+      r.model.model.weights
+        .filter((w) => w.originalName.endsWith('/kernel'))
+        .reduce((n, w) => n + (w.read().dataSync() as Float32Array).reduce((a, v) => a + v * v, 0), 0);
+    const plain = await trainModel({ datasetDir: binary.dir, trainSpec: spec('cpu', { epochs: 2 }) });
+    const reports: ProgressReport[] = [];
+    const shrunk = await trainModel({
+      datasetDir: binary.dir,
+      trainSpec: spec('cpu', { epochs: 2, l2: 0.01 }),
+      onProgress: async (p) => void reports.push(p),
+    });
+    expect(norm(shrunk)).toBeLessThan(norm(plain) * 0.8);
+    disposeBundle(plain.model);
+    disposeBundle(shrunk.model);
+    const checkpoint = reports.find((r) => r.checkpoint)!.checkpoint!;
+    await expect(
+      trainModel({ datasetDir: binary.dir, trainSpec: spec('cpu', { epochs: 2 }), resume: checkpoint }),
+    ).rejects.toThrow('the checkpoint was made for a different dataset, transforms or train spec');
+    expect(() => validateTrainSpec({ ...spec('cpu'), l2: -1 })).toThrow('train.l2 must be a number >= 0');
+  });
+
   it('classWeights "balanced" weighs the rare class up: recall at 0.5 rises, AUC holds; regression refuses it', async () => {
     const plain = await trainModel({ datasetDir: binary.dir, trainSpec: spec('cpu', { epochs: 3 }) });
     const weighted = await trainModel({

@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { parsePipelineSpec } from '../../../src/policy/spec-schema';
+import { completeRun, finishTable, initialState, nextRun, startRun } from '../../../src/policy/search-table';
 import {
   ashaBest,
   ashaNext,
-  checkSpace,
   gridProposal,
   gridSize,
+  proposeTrial,
   randomProposal,
+  searchRungs,
+  tpeProposal,
   rungEpochs,
   type AshaOptions,
   type AshaTrial,
@@ -56,13 +60,16 @@ describe('search proposals', () => {
   });
 
   it('refuses spaces it cannot draw from, naming the parameter', () => {
-    expect(checkSpace(SPACE)).toEqual([]);
-    expect(checkSpace({})).toEqual(['search.space: name at least one parameter']);
-    expect(checkSpace({ lr: { min: 0, max: 1, log: true }, units: [], d: { min: 1, max: 0 } })).toEqual([
-      'search.space.lr: a log range needs min > 0, got 0',
-      'search.space.units: a list needs at least one value',
-      'search.space.d: needs finite min <= max, got min 1 and max 0',
-    ]);
+    const spec = (search: unknown) => () => parsePipelineSpec({ model: 'm', data: { source: 'x.csv', target: 'y' }, search });
+    expect(spec({ space: { hiddenUnits: SPACE.hiddenUnits, learningRate: SPACE.learningRate, batchSize: SPACE.batchSize, l2: { min: 0, max: 0.01 } } })).not.toThrow();
+    expect(spec({ space: {} })).toThrow(/spec field search.space: name at least one parameter to search/);
+    expect(spec({ space: { learningRate: { min: 0, max: 1, log: true } } })).toThrow(/search.space.learningRate: a log range needs min > 0/);
+    expect(spec({ space: { batchSize: [] } })).toThrow(/search.space.batchSize: .*>=1 items|search.space.batchSize: Too small/);
+    expect(spec({ space: { l2: { min: 0.1, max: 0 } } })).toThrow(/search.space.l2: min must be <= max/);
+    expect(spec({ space: { batchSize: [128, -1] } })).toThrow(/search.space.batchSize\[1\]: not a valid train.batchSize/);
+    expect(spec({ space: { hiddenUnits: { min: 1, max: 2 } } })).toThrow(/search.space.hiddenUnits.min: not a valid train.hiddenUnits/);
+    expect(spec({ space: { dropout: [0.1] } })).toThrow(/search.space/);
+    expect(spec({ space: { learningRate: [0.1] }, metric: 'auc' })).toThrow(/search.metric/);
   });
 });
 
@@ -151,5 +158,77 @@ describe('ASHA', () => {
     expect(ashaBest([trial(0, [0.99]), trial(1, [0.5, 0.6])], true)?.trial).toBe(1);
     expect(ashaBest([trial(3, [0.5, 0.6]), trial(1, [0.5, 0.6])], true)?.trial).toBe(1);
     expect(ashaBest([trial(0, [0.5, 0.7]), trial(1, [0.5, 0.6])], false)?.trial).toBe(1);
+  });
+});
+
+describe('TPE', () => {
+  const space: SearchSpace = { learningRate: { min: 1e-4, max: 1, log: true }, hiddenUnits: [[16], [64, 32], [128, 64]] };
+  // best at learningRate 0.003 and [64, 32]; higher is better
+  const objective = (p: Record<string, unknown>): number =>
+    1 - Math.abs(Math.log10(p.learningRate as number) - Math.log10(0.003)) / 4 - (JSON.stringify(p.hiddenUnits) === '[64,32]' ? 0 : 0.1);
+  const run = (strategy: 'tpe' | 'random', n: number) => {
+    const observed: { params: Record<string, unknown>; score: number }[] = [];
+    for (let i = 0; i < n; i++) {
+      const params = proposeTrial({ strategy, space, seed: 7, gridSteps: 3 }, i, observed, true);
+      observed.push({ params, score: objective(params) });
+    }
+    return observed;
+  };
+
+  it('is random until it has `startup` observations, then a function of the seed, the index and the observations', () => {
+    const observed = run('tpe', 12);
+    for (let i = 0; i < 10; i++) expect(observed[i]!.params).toEqual(randomProposal(space, 7, i));
+    expect(tpeProposal(space, 7, 12, observed, true)).toEqual(tpeProposal(space, 7, 12, observed, true));
+    expect(tpeProposal(space, 7, 12, observed, true)).not.toEqual(tpeProposal(space, 7, 12, observed, false));
+    const p = tpeProposal(space, 7, 12, observed, true);
+    expect(p.learningRate as number).toBeGreaterThanOrEqual(1e-4);
+    expect(p.learningRate as number).toBeLessThanOrEqual(1);
+  });
+
+  it('proposes better trials than random search once it has learnt the space', () => {
+    const mean = (xs: { score: number }[]) => xs.reduce((a, b) => a + b.score, 0) / xs.length;
+    const tpe = run('tpe', 40).slice(20);
+    const random = run('random', 40).slice(20);
+    expect(mean(tpe)).toBeGreaterThan(mean(random) + 0.05);
+  });
+});
+
+describe('the trial table', () => {
+  const spec = { parallelism: 2, strategy: 'random', seed: 1, space: { learningRate: [0.1, 0.01] }, asha: { minEpochs: 1, eta: 2 }, continueAsNewEvery: 100, gridSteps: 3 } as const;
+  const result = (trial: number, rung: number, score: number, epochs: number) => ({
+    trial, rung, score, bundleUri: `b${trial}`, bundleSha256: 'x',
+    training: { backend: 'cpu', epochs, bestEpoch: epochs, resumedFromEpoch: null, samplesPerSecond: 1, history: [{ epoch: epochs, loss: 1, metrics: { valAuc: score } }] },
+  });
+
+  it('starts new trials while the budget lasts, promotes the rung leader, stops when stopped', () => {
+    const rungs = searchRungs(spec, 4);
+    expect(rungs).toEqual([1, 2, 4]);
+    const state = initialState(2);
+    const a = nextRun(state, spec, rungs, 'valAuc')!;
+    startRun(state, a);
+    const b = nextRun(state, spec, rungs, 'valAuc')!;
+    startRun(state, b);
+    expect([a.kind, b.kind, a.trial, b.trial]).toEqual(['new', 'new', 0, 1]);
+    expect(nextRun(state, spec, rungs, 'valAuc')).toBeNull(); // budget spent, nothing to promote yet
+    completeRun(state, result(0, 0, 0.6, 1), rungs, 'valAuc', 1);
+    expect(nextRun(state, spec, rungs, 'valAuc')).toBeNull(); // 1 of 1 reached: ⌊1/2⌋ = 0 go up
+    completeRun(state, result(1, 0, 0.7, 1), rungs, 'valAuc', 1);
+    expect(state.best).toMatchObject({ trial: 1, score: 0.7 });
+    expect(nextRun(state, spec, rungs, 'valAuc')).toEqual({ kind: 'promote', trial: 1, rung: 1, epochs: 2 });
+    state.stop = { by: 'x', at: 'now' };
+    expect(nextRun(state, spec, rungs, 'valAuc')).toBeNull();
+    finishTable(state);
+    expect(state.trials.map((t) => t.status)).toEqual(['pruned', 'pruned']);
+    expect(state.epochsSpent).toBe(2);
+  });
+
+  it('a trial that early stopping ended short of its rung is completed, not promoted again', () => {
+    const rungs = searchRungs(spec, 4);
+    const state = initialState(1);
+    startRun(state, nextRun(state, spec, rungs, 'valAuc')!);
+    completeRun(state, result(0, 0, 0.5, 1), rungs, 'valAuc', 1);
+    state.trials[0]!.status = 'running';
+    completeRun(state, result(0, 1, 0.55, 1), rungs, 'valAuc', 2);
+    expect(state.trials[0]).toMatchObject({ status: 'completed', scores: [0.5, 0.55] });
   });
 });
