@@ -1,6 +1,7 @@
 // Pure types and constants shared by workflows, activities and src/. No runtime imports here:
 // workflows/ import this file, and it must stay deterministic and free of I/O.
 import type { SearchSpec } from './policy/search';
+import type { SearchStatus } from './policy/search-table';
 
 export const TASK_QUEUES = { pipeline: 'kaizen-pipeline', training: 'kaizen-training' } as const;
 export type TaskQueueName = (typeof TASK_QUEUES)[keyof typeof TASK_QUEUES];
@@ -526,8 +527,8 @@ export interface PipelineStatus {
   model: string;
   stage: PipelineStage;
   training: { epoch: number; epochs: number; metrics: Metrics } | null;
-  /** With spec.search: the search's child workflow, whose own status query lists the trials. */
-  search?: { workflowId: string } | null;
+  /** With spec.search: the search's child workflow, whose own status query lists the trials (the CLI adds its status). */
+  search?: { workflowId: string; status?: SearchStatus } | null;
   canary: { step: number; percent: number } | null;
   /** While awaiting_approval: what the approver needs to decide. */
   approval?: ApprovalEvidence | null;

@@ -1,5 +1,5 @@
 import { trainingPipeline } from '../../workflows/training-pipeline';
-import { statusQuery } from '../../workflows/definitions';
+import { searchStatusQuery, statusQuery } from '../../workflows/definitions';
 import { existsSync } from 'node:fs';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
@@ -9,6 +9,7 @@ import { hashSpec, loadPipelineSpec } from '../spec/pipeline-spec';
 import { connectClient, startModelWorkflow, temporalUiUrl } from '../temporal/connection';
 import type { PipelineInput, PipelineResult, PipelineStatus, TrainingProgress } from '../types';
 import { CliExit, fmtMs, fmtNum, table, type Output } from './output';
+import { formatTrials, searchLine } from './search-view';
 
 export interface RunOptions {
   wait?: boolean;
@@ -66,6 +67,11 @@ export async function runPipeline(cfg: KaizenConfig, specFile: string, opts: Run
 export async function statusWithProgress(handle: WorkflowHandle): Promise<PipelineStatus> {
   const status = await handle.query(statusQuery);
   if (status.stage !== 'training') return status;
+  if (status.search) {
+    // the trials are in the search child's own status query
+    const search = await handle.client.getHandle(status.search.workflowId).query(searchStatusQuery).catch(() => null);
+    return search ? { ...status, search: { ...status.search, status: search } } : status;
+  }
   const desc = await handle.describe().catch(() => null);
   const payload = desc?.raw.pendingActivities?.find((a) => a.activityType?.name === 'trainModel')?.heartbeatDetails?.payloads?.[0];
   if (!payload) return status;
@@ -115,6 +121,12 @@ function createProgressPrinter(out: Output): ((s: PipelineStatus) => void) & { e
   let barShown = false;
   const fn = (s: PipelineStatus): void => {
     const t = s.training;
+    const search = s.search?.status;
+    if (tty && search) {
+      process.stdout.write(`\r  ${searchLine(search)}   `);
+      barShown = true;
+      return;
+    }
     if (tty && s.stage === 'training' && t) {
       const width = 24;
       const filled = Math.round((t.epoch / Math.max(1, t.epochs)) * width);
@@ -126,8 +138,9 @@ function createProgressPrinter(out: Output): ((s: PipelineStatus) => void) & { e
       barShown = true;
       return;
     }
-    const line =
-      s.stage === 'training' && t
+    const line = search
+      ? `  stage training: ${searchLine(search)}`
+      : s.stage === 'training' && t
         ? `  stage training: epoch ${t.epoch}/${t.epochs} ${Object.entries(t.metrics).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ')}`
         : `  stage ${s.stage}`;
     if (line !== last) {
@@ -153,6 +166,10 @@ export function formatResult(r: PipelineResult, url?: string): string {
   if (r.training) {
     const resumed = r.training.resumedFromEpoch !== null ? `, resumed from epoch ${r.training.resumedFromEpoch}` : '';
     lines.push(`  training  backend ${r.training.backend}, ${r.training.epochs} epochs, ${Math.round(r.training.samplesPerSecond)} samples/s${resumed}`);
+  }
+  if (r.search) {
+    const w = r.search.winner;
+    lines.push(`  search    ${r.search.strategy}, ${r.search.trials} trials, ${r.search.epochsSpent} epochs; winner trial ${w.trial} ${r.search.metric} ${fmtNum(w.score, 4)} ${JSON.stringify(w.params)}${r.search.stoppedBy ? ` (stopped by ${r.search.stoppedBy})` : ''}`);
   }
   if (r.loadTest) {
     lines.push(`  load test ${r.loadTest.passed ? 'passed' : 'FAILED'}: ${Math.round(r.loadTest.rps)} req/s, p99 ${fmtNum(r.loadTest.p99Ms, 1)} ms, errors ${fmtNum(r.loadTest.errorRate * 100, 2)}%`);
@@ -222,6 +239,7 @@ function formatStatus(s: PipelineStatus, temporalStatus: string, cfg: KaizenConf
   if (s.training) {
     lines.push(`  training epoch ${s.training.epoch}/${s.training.epochs} ${Object.entries(s.training.metrics).map(([k, v]) => `${k}=${fmtNum(v)}`).join(' ')}`);
   }
+  if (s.search?.status) lines.push('', formatTrials(s.search.status), '');
   if (s.canary) lines.push(`  canary step ${s.canary.step} at ${s.canary.percent}%`);
   lines.push(`  ${temporalUiUrl(cfg, s.workflowId)}`);
   return lines.join('\n');
