@@ -86,6 +86,11 @@ export interface TrainSpec {
   classWeights?: 'none' | 'balanced';
   /** L2 penalty λ·Σw² on every dense kernel, added to the training loss. Default 0. */
   l2?: number;
+  /**
+   * Binary: the threshold on P(positive) above which the label is the positive class. `f1`
+   * (default) or `accuracy` choose it on the validation split to maximise that; a number fixes it.
+   */
+  decisionThreshold?: 'f1' | 'accuracy' | number;
 }
 
 export interface GateSpec {
@@ -293,6 +298,8 @@ export interface TrainingSummary {
   resumedFromEpoch: number | null;
   samplesPerSecond: number;
   history: { epoch: number; loss: number; valLoss?: number; metrics: Metrics }[];
+  /** Binary: the decision threshold the bundle labels with (absent: 0.5). */
+  decisionThreshold?: number;
 }
 
 export interface TrainedModel {

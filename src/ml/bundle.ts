@@ -113,6 +113,7 @@ export function toPredictions(
   bundle: Pick<ModelBundle, 'transforms' | 'schema'>,
   outputs: Float32Array,
   rows: number,
+  threshold = 0.5,
 ): Prediction[] {
   const { transforms } = bundle;
   const predictions: Prediction[] = [];
@@ -126,7 +127,7 @@ export function toPredictions(
   if (transforms.task === 'binary') {
     for (let i = 0; i < rows; i++) {
       const p = outputs[i]!;
-      predictions.push({ label: p >= 0.5 ? classes[1]! : classes[0]!, probability: p });
+      predictions.push({ label: p >= threshold ? classes[1]! : classes[0]!, probability: p });
     }
     return predictions;
   }
@@ -160,7 +161,12 @@ export function predict(
   rows: readonly Record<string, unknown>[],
 ): { predictions: Prediction[] } {
   const encoded = encodeRows(bundle.transforms, rows);
-  return { predictions: toPredictions(bundle, bundleOutputs(bundle, encoded), rows.length) };
+  return { predictions: toPredictions(bundle, bundleOutputs(bundle, encoded), rows.length, decisionThreshold(bundle)) };
+}
+
+/** The threshold a binary bundle labels with: chosen at training (bundles from before: 0.5). */
+export function decisionThreshold(bundle: Pick<ModelBundle, 'metadata'>): number {
+  return bundle.metadata.training.decisionThreshold ?? 0.5;
 }
 
 /** The naive fallback's predictions (no feature is read, so it never fails on odd input). */

@@ -1,7 +1,7 @@
 // Evaluation of a trained bundle on the test split, next to the naive baseline (the training
 // split's majority class with its prior, or the training mean) scored by the same functions.
 import type { ModelBundle } from './bundle';
-import { baselineOutputs, bundleOutputs } from './bundle';
+import { baselineOutputs, bundleOutputs, decisionThreshold } from './bundle';
 import { classesOf, readSplit, type EncodedSplit } from './dataset';
 import { binaryCounts, binaryMetrics, multiclassMetrics, regressionMetrics } from './metrics';
 import type { EvaluationReport, Metrics, TaskKind, Transforms } from '../types';
@@ -19,12 +19,13 @@ export function scoreOutputs(
   transforms: Transforms,
   split: EncodedSplit,
   outputs: Float32Array,
+  threshold = 0.5,
 ): ScoredOutputs {
   const y = split.target.values;
   switch (task) {
     case 'binary': {
-      const counts = binaryCounts(y, outputs, 0.5);
-      return { metrics: binaryMetrics(y, outputs, 0.5), details: { threshold: 0.5, confusion: counts } };
+      const counts = binaryCounts(y, outputs, threshold);
+      return { metrics: binaryMetrics(y, outputs, threshold), details: { threshold, confusion: counts } };
     }
     case 'multiclass': {
       const classes = classesOf(split);
@@ -48,7 +49,7 @@ export async function evaluateModel(bundle: ModelBundle, datasetDir: string): Pr
   const meta = { schema: bundle.schema, transforms: bundle.transforms };
   const test = await readSplit(datasetDir, 'test', meta);
   const task = bundle.transforms.task;
-  const model = scoreOutputs(task, bundle.transforms, test, bundleOutputs(bundle, test.features));
+  const model = scoreOutputs(task, bundle.transforms, test, bundleOutputs(bundle, test.features), decisionThreshold(bundle));
   const baseline = scoreOutputs(
     task,
     bundle.transforms,

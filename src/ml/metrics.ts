@@ -130,6 +130,44 @@ export function binaryMetrics(labels: Numbers, probabilities: Numbers, threshold
   return metrics;
 }
 
+/** What a decision threshold is chosen to maximise. */
+export type ThresholdObjective = 'f1' | 'accuracy';
+
+/**
+ * The threshold t (predict positive when p >= t) that maximises F1 or accuracy on these labels:
+ * one sweep over the distinct probabilities, highest first. 0.5 when there is nothing to choose
+ * from (no rows, or one class only for F1). Ties go to the threshold nearest 0.5.
+ */
+export function bestThreshold(labels: Numbers, probabilities: Numbers, objective: ThresholdObjective): number {
+  const n = check(labels, probabilities, 'bestThreshold');
+  let positives = 0;
+  for (let i = 0; i < n; i++) if (labels[i] === 1) positives++;
+  if (n === 0 || (objective === 'f1' && positives === 0)) return 0.5;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => probabilities[b]! - probabilities[a]!);
+  let tp = 0;
+  let fp = 0;
+  let best = 0.5;
+  const at = binaryCounts(labels, probabilities, 0.5);
+  let bestScore = objective === 'f1' ? ratio(2 * at.tp, 2 * at.tp + at.fp + at.fn) : (at.tp + at.tn) / n;
+  for (let k = 0; k < n; ) {
+    const t = probabilities[order[k]!]!;
+    // every row with this probability goes positive together
+    while (k < n && probabilities[order[k]!]! === t) {
+      if (labels[order[k]!] === 1) tp++;
+      else fp++;
+      k++;
+    }
+    const fn = positives - tp;
+    const tn = n - positives - fp;
+    const score = objective === 'f1' ? ratio(2 * tp, 2 * tp + fp + fn) : (tp + tn) / n;
+    if (score > bestScore || (score === bestScore && Math.abs(t - 0.5) < Math.abs(best - 0.5))) {
+      best = t;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
 /** Index of the largest probability in each row of a rows × k matrix (first one on ties). */
 export function argmaxRows(probabilities: Numbers, k: number): Int32Array {
   const n = Math.floor(probabilities.length / k);

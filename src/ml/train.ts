@@ -8,7 +8,7 @@ import { computeBaseline, type ModelBundle } from './bundle';
 import { sha256Hex } from '../hashing';
 import { decodeContainer, encodeContainer, type NamedTensor } from './container';
 import { classesOf, readDatasetMeta, readSplit, sliceEncoded, type EncodedSplit } from './dataset';
-import { rocAuc } from './metrics';
+import { bestThreshold, rocAuc } from './metrics';
 import {
   buildModel,
   describeArchitecture,
@@ -173,6 +173,9 @@ export function validateTrainSpec(spec: TrainSpec): void {
   if (spec.classWeights !== undefined && spec.classWeights !== 'none' && spec.classWeights !== 'balanced')
     bad('classWeights', '"none" or "balanced"');
   if (spec.l2 !== undefined && !(spec.l2 >= 0 && Number.isFinite(spec.l2))) bad('l2', 'a number >= 0');
+  const t = spec.decisionThreshold;
+  if (t !== undefined && t !== 'f1' && t !== 'accuracy' && !(typeof t === 'number' && t > 0 && t < 1))
+    bad('decisionThreshold', '"f1", "accuracy" or a number between 0 and 1');
 }
 
 /**
@@ -360,6 +363,7 @@ async function runTraining(input: LoopInput): Promise<TrainResult> {
     const seconds = (performance.now() - started) / 1000;
 
     if (best) restoreWeights(model, best);
+    const decisionThreshold = task === 'binary' ? chooseThreshold(model, validation, spec) : undefined;
     const summary: TrainingSummary = {
       backend: backend.name,
       epochs: state.epoch,
@@ -367,6 +371,7 @@ async function runTraining(input: LoopInput): Promise<TrainResult> {
       resumedFromEpoch,
       samplesPerSecond: seconds > 0 ? Math.round((samples / seconds) * 10) / 10 : 0,
       history: state.history,
+      ...(decisionThreshold !== undefined ? { decisionThreshold } : {}),
     };
     const bundle: ModelBundle = {
       model,
@@ -535,6 +540,14 @@ function validationMetrics(
       return { loss: loss / n, metrics: { valRmse: Math.sqrt(loss / n) * std } };
     }
   }
+}
+
+/** The binary decision threshold: fixed by the spec, or the validation split's best for its objective. */
+function chooseThreshold(model: tf.LayersModel, validation: EncodedSplit, spec: TrainSpec): number {
+  const rule = spec.decisionThreshold ?? 0.5;
+  if (typeof rule === 'number') return rule;
+  if (validation.features.rows === 0) return 0.5;
+  return bestThreshold(validation.target.values, predictEncoded(model, validation.features), rule);
 }
 
 function snapshotWeights(model: tf.LayersModel): Float32Array[] {

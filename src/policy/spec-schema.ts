@@ -65,6 +65,8 @@ export const trainSchema = z
     heartbeatEveryBatches: z.number().int().positive().default(50),
     classWeights: z.enum(['none', 'balanced']).default('none'),
     l2: z.number().min(0).max(1).default(0),
+    /** Binary: the threshold on P(positive) for a label; "f1"/"accuracy" choose it on the validation split. */
+    decisionThreshold: z.union([z.enum(['f1', 'accuracy']), z.number().gt(0).lt(1)]).default('f1'),
   })
   .strict();
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  bestThreshold,
   binaryCounts,
   binaryMetrics,
   confusionMatrix,
@@ -126,5 +127,35 @@ describe('expected calibration error', () => {
     // rows: top class a at 0.8 (right), b at 0.6 (wrong): bins 0.8 → gap 0.2, 0.6 → gap 0.6
     const r = multiclassMetrics([0, 0], [0.8, 0.2, 0.4, 0.6], ['a', 'b']);
     expect(r.metrics.ece).toBeCloseTo(0.5 * 0.2 + 0.5 * 0.6, 12);
+  });
+});
+
+describe('bestThreshold', () => {
+  // brute force: every distinct probability (and 0.5) as a threshold, scored by binaryMetrics
+  const brute = (y: number[], p: number[], objective: 'f1' | 'accuracy') =>
+    Math.max(...[0.5, ...p].map((t) => binaryMetrics(y, p, t)[objective]!));
+
+  it('finds the threshold with the highest F1 or accuracy, as a brute-force sweep does', () => {
+    let seed = 3;
+    const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 20; round++) {
+      const n = 30 + round * 7;
+      const y = Array.from({ length: n }, () => (next() < 0.2 ? 1 : 0));
+      // rounded, so ties of probability are common
+      const p = y.map((v) => Math.round(Math.min(1, Math.max(0, 0.15 + 0.25 * v + (next() - 0.5) * 0.5)) * 20) / 20);
+      for (const objective of ['f1', 'accuracy'] as const) {
+        const t = bestThreshold(y, p, objective);
+        expect(binaryMetrics(y, p, t)[objective]).toBeCloseTo(brute(y, p, objective), 12);
+      }
+    }
+  });
+
+  it('on a rare positive class, F1 picks a threshold below 0.5; nothing to choose gives 0.5', () => {
+    const y = [0, 0, 0, 0, 0, 0, 0, 1, 1, 0];
+    const p = [0.1, 0.1, 0.2, 0.1, 0.3, 0.2, 0.1, 0.35, 0.4, 0.1];
+    expect(bestThreshold(y, p, 'f1')).toBe(0.35);
+    expect(binaryMetrics(y, p, 0.35)['f1']).toBe(1);
+    expect(bestThreshold([], [], 'f1')).toBe(0.5);
+    expect(bestThreshold([0, 0], [0.2, 0.7], 'f1')).toBe(0.5);
   });
 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../../src/ml/backend';
-import { disposeBundle } from '../../../src/ml/bundle';
+import { decisionThreshold, deserializeBundle, disposeBundle, predict, serializeBundle } from '../../../src/ml/bundle';
 import { evaluateModel } from '../../../src/ml/evaluate';
 import {
   balancedClassWeights,
@@ -15,6 +15,7 @@ import {
   type ProgressReport,
 } from '../../../src/ml/train';
 import { KaizenError } from '../../../src/errors';
+import { parsePipelineSpec } from '../../../src/policy/spec-schema';
 import { makeFlightsDataset, type BuiltDataset } from './make-dataset';
 import { spec, trainCollecting, weightBits } from './reproducibility';
 
@@ -194,6 +195,32 @@ describe('trainModel', () => {
       trainModel({ datasetDir: binary.dir, trainSpec: spec('cpu', { epochs: 2 }), resume: checkpoint }),
     ).rejects.toThrow('the checkpoint was made for a different dataset, transforms or train spec');
     expect(() => validateTrainSpec({ ...spec('cpu'), l2: -1 })).toThrow('train.l2 must be a number >= 0');
+  });
+
+  it('binary: the decision threshold is chosen on validation for F1 (the spec default), kept in the bundle and labels with it', async () => {
+    // the spec's default; a TrainSpec without the field keeps 0.5, as bundles from before it did
+    expect(parsePipelineSpec({ model: 'm', data: { source: 'x.csv', target: 'y' } }).train.decisionThreshold).toBe('f1');
+    const tuned = await trainModel({ datasetDir: binary.dir, trainSpec: spec('cpu', { epochs: 3, decisionThreshold: 'f1' }) });
+    const fixed = await trainModel({ datasetDir: binary.dir, trainSpec: spec('cpu', { epochs: 3, decisionThreshold: 0.5 }) });
+    const t = tuned.summary.decisionThreshold!;
+    expect(t).toBeGreaterThan(0);
+    expect(t).toBeLessThan(0.5); // late flights are the rare class
+    expect(fixed.summary.decisionThreshold).toBe(0.5);
+    const a = await evaluateModel(tuned.model, binary.dir);
+    const b = await evaluateModel(fixed.model, binary.dir);
+    expect(a.details).toMatchObject({ threshold: t });
+    expect(a.test['f1']!).toBeGreaterThan(b.test['f1']! + 0.1);
+    expect(a.test['auc']).toBe(b.test['auc']); // the same weights: only the labels moved
+    const bytes = serializeBundle(tuned.model);
+    const loaded = await deserializeBundle(bytes);
+    expect(decisionThreshold(loaded)).toBe(t);
+    const rows = [{ distance: 300, hour: 18, weekday: 5, origin: 'ORD' }, { distance: 2000, hour: 6, weekday: 2, origin: 'LAX' }];
+    for (const p of predict(loaded, rows).predictions as { label: string; probability: number }[]) {
+      expect(p.label).toBe(p.probability >= t ? 'true' : 'false');
+    }
+    disposeBundle(tuned.model);
+    disposeBundle(fixed.model);
+    disposeBundle(loaded);
   });
 
   it('classWeights "balanced" weighs the rare class up: recall at 0.5 rises, AUC holds; regression refuses it', async () => {
