@@ -2,6 +2,7 @@
 // baseline and the current production model re-evaluated on the candidate's own test split.
 // Pure: it returns a verdict; the workflow decides.
 
+import type { BootstrapInterval, SliceResult } from './ml/bootstrap';
 import type { GateReport, GateSpec, Metrics, TaskKind } from './types';
 
 /** Metrics where lower is better; every other metric is higher-is-better. */
@@ -14,17 +15,25 @@ export function lowerIsBetter(metric: string): boolean {
 }
 
 export interface GateCheck {
-  name: 'absolute' | 'baseline' | 'champion' | 'metric';
+  name: 'absolute' | 'baseline' | 'champion' | 'metric' | 'slice';
   metric: string;
   value: number | null;
   threshold: number | null;
   passed: boolean;
   message: string;
+  /** The paired bootstrap's gain and 95% interval behind this check, when there is one. */
+  interval?: BootstrapInterval;
 }
 
 export interface QualityGateReport extends GateReport {
   metric: string;
   checks: GateCheck[];
+  /** The rule comparisons used. */
+  require?: 'point' | 'not_worse' | 'better';
+  /** The metric per slice value, when gate.slices names columns. */
+  slices?: SliceResult[];
+  /** The intervals of the checks that have one, by check name (baseline, champion). */
+  intervals?: Record<string, BootstrapInterval>;
 }
 
 export interface QualityGateInput {
@@ -36,10 +45,20 @@ export interface QualityGateInput {
   champion: Metrics | null;
   /** Why the champion could not be evaluated, when it exists but failed. */
   championError?: string | null;
+  /** Paired bootstrap intervals of the candidate's gain over the baseline and production. */
+  intervals?: { baseline?: BootstrapInterval | null; champion?: BootstrapInterval | null };
+  slices?: SliceResult[];
 }
 
 function fmt(x: number): string {
   return Number.isInteger(x) ? String(x) : x.toFixed(4);
+}
+
+const signed = (x: number): string => `${x >= 0 ? '+' : ''}${fmt(x)}`;
+
+/** "gain +0.0123 (95% CI +0.0050 to +0.0190)" */
+export function fmtInterval(i: BootstrapInterval): string {
+  return `gain ${signed(i.delta)} (95% CI ${signed(i.low)} to ${signed(i.high)})`;
 }
 
 export function evaluateQualityGate(input: QualityGateInput): QualityGateReport {
@@ -77,9 +96,13 @@ export function evaluateQualityGate(input: QualityGateInput): QualityGateReport 
     });
   }
 
+  const rule = input.gate.require ?? 'point';
   const base = input.baseline[metric];
   if (base !== undefined && Number.isFinite(base)) {
-    const passed = better(value, base);
+    const iv = input.intervals?.baseline ?? undefined;
+    const byInterval = rule !== 'point' && iv !== undefined;
+    const passed = byInterval ? iv.low > 0 : better(value, base);
+    const ci = iv ? `; ${fmtInterval(iv)}` : '';
     checks.push({
       name: 'baseline',
       metric,
@@ -87,8 +110,11 @@ export function evaluateQualityGate(input: QualityGateInput): QualityGateReport 
       threshold: base,
       passed,
       message: passed
-        ? `${metric} ${fmt(value)} beats the naive baseline's ${fmt(base)}`
-        : `${metric} ${fmt(value)} does not beat the naive baseline's ${fmt(base)}: the model has learned nothing useful; check features, epochs and learning rate`,
+        ? `${metric} ${fmt(value)} beats the naive baseline's ${fmt(base)}${ci}`
+        : byInterval && better(value, base)
+          ? `${metric} ${fmt(value)} is not surely better than the naive baseline's ${fmt(base)}: the 95% interval of the gain reaches ${signed(iv.low)} (gate.require ${rule})${ci}`
+          : `${metric} ${fmt(value)} does not beat the naive baseline's ${fmt(base)}: the model has learned nothing useful; check features, epochs and learning rate${ci}`,
+      ...(iv ? { interval: iv } : {}),
     });
   }
 
@@ -96,17 +122,27 @@ export function evaluateQualityGate(input: QualityGateInput): QualityGateReport 
     const champ = input.champion[metric];
     if (champ !== undefined && Number.isFinite(champ)) {
       const threshold = lower ? champ + input.gate.maxRegression : champ - input.gate.maxRegression;
-      const passed = atLeast(value, threshold);
-      checks.push({
-        name: 'champion',
-        metric,
-        value,
-        threshold,
-        passed,
-        message: passed
-          ? `${metric} ${fmt(value)} is within gate.maxRegression ${fmt(input.gate.maxRegression)} of production's ${fmt(champ)} on the same test split`
-          : `${metric} ${fmt(value)} regresses more than gate.maxRegression ${fmt(input.gate.maxRegression)} from production's ${fmt(champ)} on the same test split`,
-      });
+      const iv = input.intervals?.champion ?? undefined;
+      const ci = iv ? `; ${fmtInterval(iv)}` : '';
+      let passed: boolean;
+      let message: string;
+      if (rule === 'point' || !iv) {
+        passed = atLeast(value, threshold);
+        message = passed
+          ? `${metric} ${fmt(value)} is within gate.maxRegression ${fmt(input.gate.maxRegression)} of production's ${fmt(champ)} on the same test split${ci}`
+          : `${metric} ${fmt(value)} regresses more than gate.maxRegression ${fmt(input.gate.maxRegression)} from production's ${fmt(champ)} on the same test split${ci}`;
+      } else if (rule === 'not_worse') {
+        passed = iv.low >= -input.gate.maxRegression;
+        message = passed
+          ? `${metric} ${fmt(value)} is not worse than production's ${fmt(champ)}: the 95% interval of the gain stays above -gate.maxRegression ${fmt(input.gate.maxRegression)}${ci}`
+          : `${metric} ${fmt(value)} may be worse than production's ${fmt(champ)}: the 95% interval of the gain reaches ${signed(iv.low)}, below -gate.maxRegression ${fmt(input.gate.maxRegression)} (gate.require not_worse)${ci}`;
+      } else {
+        passed = iv.low > 0;
+        message = passed
+          ? `${metric} ${fmt(value)} is better than production's ${fmt(champ)}: the 95% interval of the gain lies above 0${ci}`
+          : `${metric} ${fmt(value)} is not surely better than production's ${fmt(champ)}: the 95% interval of the gain reaches ${signed(iv.low)} (gate.require better)${ci}`;
+      }
+      checks.push({ name: 'champion', metric, value, threshold, passed, message, ...(iv ? { interval: iv } : {}) });
     }
   } else if (input.championError) {
     checks.push({
@@ -118,7 +154,27 @@ export function evaluateQualityGate(input: QualityGateInput): QualityGateReport 
       message: `production model not compared: ${input.championError}`,
     });
   }
-  return report(metric, checks);
+  const tolerance = input.gate.maxSliceRegression;
+  if (tolerance !== undefined) {
+    for (const s of input.slices ?? []) {
+      if (s.gain === null || !Number.isFinite(s.gain) || s.gain >= -tolerance) continue;
+      checks.push({
+        name: 'slice',
+        metric,
+        value: s.candidate,
+        threshold: s.champion,
+        passed: false,
+        message: `${metric} on ${s.column} = ${s.value} (${s.rows} rows) is ${fmt(s.candidate)} against production's ${fmt(s.champion!)}: worse by more than gate.maxSliceRegression ${fmt(tolerance)}`,
+      });
+    }
+  }
+  const intervals = Object.fromEntries(checks.filter((c) => c.interval).map((c) => [c.name, c.interval!]));
+  return {
+    ...report(metric, checks),
+    require: rule,
+    ...(Object.keys(intervals).length ? { intervals } : {}),
+    ...(input.slices?.length ? { slices: input.slices } : {}),
+  };
 }
 
 function report(metric: string, checks: GateCheck[]): QualityGateReport {

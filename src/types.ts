@@ -98,6 +98,16 @@ export interface GateSpec {
   metric?: string;
   min?: number;
   maxRegression: number;
+  /**
+   * `point` (default) compares point estimates; `not_worse` passes when the 95% interval of the
+   * gain over production stays above -maxRegression; `better` when it lies above 0. Both also
+   * need the interval of the gain over the naive baseline above 0.
+   */
+  require?: 'point' | 'not_worse' | 'better';
+  resamples?: number;
+  slices?: string[];
+  sliceTop?: number;
+  maxSliceRegression?: number;
 }
 
 export interface LoadTestSpec {
@@ -504,7 +514,7 @@ export interface PipelineResult {
   version: number | null;
   dataVersion: string | null;
   metrics: { test: Metrics; baseline: Metrics; champion: Metrics | null } | null;
-  gate: { passed: boolean; reasons: string[] } | null;
+  gate: GateOutcome | null;
   validation: { rows: number; anomalies: { column: string | null; kind: FindingKind; count: number }[] } | null;
   training: { backend: string; epochs: number; resumedFromEpoch: number | null; samplesPerSecond: number } | null;
   loadTest: { rps: number; p99Ms: number; errorRate: number; passed: boolean } | null;
@@ -516,13 +526,21 @@ export interface PipelineResult {
   error?: { type: string; message: string };
 }
 
+/** A gate's verdict as results and approvals show it: with the bootstrap intervals behind it, if any. */
+export interface GateOutcome {
+  passed: boolean;
+  reasons: string[];
+  /** The candidate's gain over the baseline / production with its 95% interval (paired bootstrap on the test split). */
+  intervals?: Record<string, { delta: number; low: number; high: number; resamples: number }>;
+}
+
 export interface ApprovalEvidence {
   version: number;
   metric: string;
   test: Metrics;
   baseline: Metrics;
   champion: { version: number; metrics: Metrics } | null;
-  gate: { passed: boolean; reasons: string[] };
+  gate: GateOutcome;
   loadTest: PipelineResult['loadTest'];
   /** When the wait ends and what happens then. */
   deadline: string;

@@ -276,9 +276,10 @@ export async function trainingPipeline(rawInput: PipelineStart): Promise<Pipelin
     const evaluation: EvaluationReport = await timed('evaluate', () =>
       act.evaluateModel({ bundleUri: trained.bundleUri, bundleSha256: trained.bundleSha256, dataset }),
     );
-    const gate = await timed('gate', () => act.qualityGate({ model: spec.model, gate: spec.gate, evaluation, dataset }));
+    const gate = await timed('gate', () => act.qualityGate({ model: spec.model, gate: spec.gate, evaluation, dataset, bundleUri: trained.bundleUri, bundleSha256: trained.bundleSha256 }));
     result.metrics = { test: evaluation.test, baseline: evaluation.baseline, champion: gate.champion?.metrics ?? null };
-    result.gate = { passed: gate.report.passed, reasons: gate.report.reasons };
+    const gateOutcome = { passed: gate.report.passed, reasons: gate.report.reasons, ...(gate.report.intervals ? { intervals: gate.report.intervals } : {}) };
+    result.gate = gateOutcome;
 
     enter('registering');
     const version: ModelVersion = await timed('register', () =>
@@ -345,7 +346,7 @@ export async function trainingPipeline(rawInput: PipelineStart): Promise<Pipelin
         test: evaluation.test,
         baseline: evaluation.baseline,
         champion: gate.champion,
-        gate: { passed: gate.report.passed, reasons: gate.report.reasons },
+        gate: gateOutcome,
         loadTest: result.loadTest,
       }),
     );

@@ -64,3 +64,55 @@ export async function evaluateModel(bundle: ModelBundle, datasetDir: string): Pr
     details: { ...model.details, baselineDetails: baseline.details },
   };
 }
+
+/** A bundle's raw outputs on the test split, with what scoring them needs (for the bootstrap and slices). */
+export interface TestOutputs {
+  task: TaskKind;
+  rows: number;
+  /** Encoded targets (regression: the original values). */
+  labels: Float64Array;
+  /** rows × units model outputs (regression: in original units). */
+  outputs: Float64Array;
+  threshold: number;
+  classes?: string[];
+  /** Each categorical feature's value per row, as a string ("(other)" for unseen or missing). */
+  categories: Record<string, string[]>;
+}
+
+export async function testOutputs(bundle: ModelBundle, datasetDir: string): Promise<TestOutputs> {
+  const test = await readSplit(datasetDir, 'test', { schema: bundle.schema, transforms: bundle.transforms });
+  return outputsOn(bundle, test, bundleOutputs(bundle, test.features), decisionThreshold(bundle));
+}
+
+/** The naive baseline's outputs on the same rows, as TestOutputs (its threshold is 0.5: the majority). */
+export async function baselineTestOutputs(bundle: ModelBundle, datasetDir: string): Promise<TestOutputs> {
+  const test = await readSplit(datasetDir, 'test', { schema: bundle.schema, transforms: bundle.transforms });
+  return outputsOn(bundle, test, baselineOutputs(bundle.baseline, test.features.rows, bundle.transforms), 0.5);
+}
+
+function outputsOn(bundle: ModelBundle, test: EncodedSplit, raw: Float32Array, threshold: number): TestOutputs {
+  const task = bundle.transforms.task;
+  let labels = Float64Array.from(test.target.values);
+  let outputs = Float64Array.from(raw);
+  if (task === 'regression') {
+    const mean = bundle.transforms.targetMean ?? 0;
+    const std = bundle.transforms.targetStd !== undefined && bundle.transforms.targetStd > 0 ? bundle.transforms.targetStd : 1;
+    labels = Float64Array.from(test.target.raw ?? test.target.values);
+    outputs = Float64Array.from(raw, (v) => v * std + mean);
+  }
+  const categories: Record<string, string[]> = {};
+  test.features.categoricalNames.forEach((name, k) => {
+    const t = bundle.transforms.features.find((f) => f.name === name);
+    const vocabulary = t && t.kind !== 'numeric' ? t.vocabulary : [];
+    categories[name] = Array.from(test.features.categorical[k]!, (i) => vocabulary[i] ?? '(other)');
+  });
+  return {
+    task,
+    rows: test.features.rows,
+    labels,
+    outputs,
+    threshold,
+    ...(task === 'regression' ? {} : { classes: classesOf(test) }),
+    categories,
+  };
+}

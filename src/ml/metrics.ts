@@ -106,22 +106,25 @@ export function binaryCounts(labels: Numbers, probabilities: Numbers, threshold 
 
 const ratio = (a: number, b: number): number => (b === 0 ? 0 : a / b);
 
+/** accuracy, precision, recall and f1 of a confusion count. */
+export function countMetrics(c: BinaryCounts): Metrics {
+  const precision = ratio(c.tp, c.tp + c.fp);
+  const recall = ratio(c.tp, c.tp + c.fn);
+  return {
+    accuracy: ratio(c.tp + c.tn, c.tp + c.fp + c.tn + c.fn),
+    precision,
+    recall,
+    f1: ratio(2 * precision * recall, precision + recall),
+  };
+}
+
 /**
  * accuracy, precision, recall, f1 (at `threshold`), auc, logLoss, brier, ece. Precision/recall/F1 are 0
  * when undefined (no predicted / actual positives), as scikit-learn's zero_division=0. `auc` is
  * omitted when only one class is present (it is undefined, and NaN does not survive JSON).
  */
 export function binaryMetrics(labels: Numbers, probabilities: Numbers, threshold = 0.5): Metrics {
-  const c = binaryCounts(labels, probabilities, threshold);
-  const n = c.tp + c.fp + c.tn + c.fn;
-  const precision = ratio(c.tp, c.tp + c.fp);
-  const recall = ratio(c.tp, c.tp + c.fn);
-  const metrics: Metrics = {
-    accuracy: ratio(c.tp + c.tn, n),
-    precision,
-    recall,
-    f1: ratio(2 * precision * recall, precision + recall),
-  };
+  const metrics = countMetrics(binaryCounts(labels, probabilities, threshold));
   const auc = rocAuc(labels, probabilities);
   if (!Number.isNaN(auc)) metrics['auc'] = auc;
   metrics['logLoss'] = binaryLogLoss(labels, probabilities);

@@ -134,6 +134,15 @@ const gateSchema = z
     metric: z.string().min(1).optional(),
     min: z.number().optional(),
     maxRegression: z.number().min(0).default(0.005),
+    /** How comparisons decide: the point estimate, or the paired bootstrap's 95% interval. */
+    require: z.enum(['point', 'not_worse', 'better']).default('point'),
+    /** Paired bootstrap resamples of the test split (0: no intervals). */
+    resamples: z.number().int().min(0).max(10_000).default(1000),
+    /** Categorical features to report the metric for, per value. */
+    slices: z.array(z.string().min(1)).max(10).default([]),
+    sliceTop: z.number().int().positive().max(100).default(10),
+    /** Block a candidate that is worse than production by more than this on any reported slice. */
+    maxSliceRegression: z.number().min(0).optional(),
   })
   .strict();
 

@@ -12,7 +12,7 @@ import { stackEnv, testConfig, testStackOptions } from '../helpers/stack-env';
 
 // Hyper-parameter search on the real stack: real trainings of real flights data on the training
 // worker, the coordinator and its trials as real Temporal workflows.
-describe('hyperparameterSearch on the real stack', () => {
+describe('hyperparameterSearch and the confident gate on the real stack', () => {
   let client: Client;
   const registry = new ModelRegistry(createObjectStore(testConfig()));
 
@@ -141,5 +141,21 @@ describe('hyperparameterSearch on the real stack', () => {
     expect(search.coordinatorRuns).toBe(4);
     expect(search.trials.every((t) => t.status === 'completed' && t.epochs === 1)).toBe(true);
     expect(await maxConcurrentTrials(search)).toBeLessThanOrEqual(4);
+  });
+  it('the gate decides on the paired bootstrap interval: an identical retrain is not "better" but is "not_worse", slices reported', async () => {
+    expect((await run(smallFlightsSpec('it-gate'), 'it-gate-1')).outcome).toBe('promoted');
+    // the same data, spec and seed train bit-identically: the gain over production is exactly 0
+    const same = await run(smallFlightsSpec('it-gate', { gate: { require: 'better', slices: ['origin'], sliceTop: 3 } }), 'it-gate-2');
+    expect(same.outcome).toBe('rejected');
+    expect(same.gate?.intervals?.champion).toEqual({ delta: 0, low: 0, high: 0, resamples: 1000 });
+    expect(same.gate?.intervals?.baseline?.low).toBeGreaterThan(0);
+    expect(same.gate?.reasons).toEqual([expect.stringMatching(/auc 0\.\d+ is not surely better than production's 0\.\d+: the 95% interval of the gain reaches \+0 \(gate\.require better\)/)]);
+    const v2 = await registry.resolve('it-gate', 2);
+    const gate = (v2.lineage.extra as { gate: { slices: { column: string; value: string; rows: number; gain: number }[]; intervals: object } }).gate;
+    expect(gate.intervals).toEqual(same.gate?.intervals);
+    expect(gate.slices).toHaveLength(3);
+    expect(gate.slices.every((x) => x.column === 'origin' && x.rows >= 30 && x.gain === 0)).toBe(true);
+    const notWorse = await run(smallFlightsSpec('it-gate', { gate: { require: 'not_worse' } }), 'it-gate-3');
+    expect(notWorse.outcome).toBe('promoted');
   });
 });

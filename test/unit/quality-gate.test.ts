@@ -47,4 +47,39 @@ describe('evaluateQualityGate', () => {
     expect(evaluateQualityGate({ ...base, task: 'regression', baseline: { r2: 0 }, candidate: { r2: 0.3 } }).metric).toBe('r2');
     expect(evaluateQualityGate({ ...base, task: 'multiclass', baseline: { macroF1: 0.1 }, candidate: { macroF1: 0.3 } }).metric).toBe('macroF1');
   });
+  describe('gate.require decides on the paired bootstrap interval', () => {
+    const champion = { auc: 0.7 };
+    const iv = (delta: number, low: number, high: number) => ({ delta, low, high, resamples: 1000 });
+    const gate = (require: 'point' | 'not_worse' | 'better') => ({ maxRegression: 0.005, require });
+    it('point: the point estimates decide, the interval is only reported', () => {
+      const r = evaluateQualityGate({ ...base, gate: gate('point'), champion, candidate: { auc: 0.702 }, intervals: { baseline: iv(0.2, 0.18, 0.22), champion: iv(0.002, -0.02, 0.024) } });
+      expect(r.passed).toBe(true);
+      expect(r.intervals).toEqual({ baseline: iv(0.2, 0.18, 0.22), champion: iv(0.002, -0.02, 0.024) });
+      expect(r.checks.find((c) => c.name === 'champion')?.message).toMatch(/gain \+0\.0020 \(95% CI -0\.0200 to \+0\.0240\)/);
+    });
+    it('not_worse: blocks when the interval reaches below -maxRegression, passes when it stays above', () => {
+      const wide = evaluateQualityGate({ ...base, gate: gate('not_worse'), champion, candidate: { auc: 0.702 }, intervals: { baseline: iv(0.2, 0.18, 0.22), champion: iv(0.002, -0.02, 0.024) } });
+      expect(wide.passed).toBe(false);
+      expect(wide.reasons[0]).toMatch(/may be worse than production's 0\.7000: the 95% interval of the gain reaches -0\.0200, below -gate\.maxRegression 0\.0050 \(gate\.require not_worse\)/);
+      expect(evaluateQualityGate({ ...base, gate: gate('not_worse'), champion, candidate: { auc: 0.699 }, intervals: { baseline: iv(0.2, 0.18, 0.22), champion: iv(-0.001, -0.004, 0.002) } }).passed).toBe(true);
+    });
+    it('better: needs the whole interval above 0, over production and over the baseline', () => {
+      expect(evaluateQualityGate({ ...base, gate: gate('better'), champion, candidate: { auc: 0.71 }, intervals: { baseline: iv(0.2, 0.18, 0.22), champion: iv(0.01, 0.002, 0.02) } }).passed).toBe(true);
+      const same = evaluateQualityGate({ ...base, gate: gate('better'), champion, candidate: { auc: 0.7 }, intervals: { baseline: iv(0.2, 0.18, 0.22), champion: iv(0, 0, 0) } });
+      expect(same.reasons).toEqual([expect.stringMatching(/is not surely better than production's 0\.7000: the 95% interval of the gain reaches \+0 \(gate\.require better\)/)]);
+      const base2 = evaluateQualityGate({ ...base, gate: gate('better'), champion: null, candidate: { auc: 0.51 }, intervals: { baseline: iv(0.01, -0.01, 0.03) } });
+      expect(base2.reasons[0]).toMatch(/is not surely better than the naive baseline's 0\.5000/);
+    });
+    it('blocks a candidate worse than production on a slice by more than gate.maxSliceRegression', () => {
+      const slices = [
+        { column: 'origin', value: 'ORD', rows: 300, candidate: 0.7, champion: 0.71, gain: -0.01 },
+        { column: 'origin', value: 'LAX', rows: 200, candidate: 0.6, champion: 0.68, gain: -0.08 },
+      ];
+      const reported = evaluateQualityGate({ ...base, champion, candidate: { auc: 0.7 }, slices });
+      expect(reported.passed).toBe(true);
+      expect(reported.slices).toEqual(slices);
+      const blocked = evaluateQualityGate({ ...base, gate: { maxRegression: 0.005, maxSliceRegression: 0.05 }, champion, candidate: { auc: 0.7 }, slices });
+      expect(blocked.reasons).toEqual([expect.stringMatching(/auc on origin = LAX \(200 rows\) is 0\.6000 against production's 0\.6800: worse by more than gate\.maxSliceRegression 0\.0500/)]);
+    });
+  });
 });
